@@ -1,0 +1,186 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "fibergate"
+
+// Result label values shared by several metrics.
+const (
+	// ResultOK marks a handshake or request that succeeded.
+	ResultOK = "ok"
+)
+
+// durationBuckets span 100 µs (a cache hit) to 30 s (a slow upstream).
+var durationBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+}
+
+// Gauges are read at scrape time from the parts that own the numbers.
+type Gauges struct {
+	// SymmetricKeys returns the number of live symmetric keys.
+	SymmetricKeys func() int
+	// NonceEntries returns the number of remembered nonces.
+	NonceEntries func() int
+}
+
+// Build describes the running binary for fibergate_build_info.
+type Build struct {
+	Version   string
+	Revision  string
+	GoVersion string
+}
+
+// Metrics holds every metric handle. All methods are safe for concurrent use.
+type Metrics struct {
+	handshakes        *prometheus.CounterVec
+	handshakeDuration prometheus.Histogram
+	requests          *prometheus.CounterVec
+	requestDuration   *prometheus.HistogramVec
+	upstreamDuration  *prometheus.HistogramVec
+	streams           *prometheus.CounterVec
+	validators        *prometheus.GaugeVec
+	validatorsRefresh *prometheus.GaugeVec
+	validatorReloads  *prometheus.CounterVec
+	snapshotSaves     *prometheus.CounterVec
+	snapshotLast      prometheus.Gauge
+	panics            prometheus.Counter
+}
+
+// New creates the metrics and registers them, with fibergate_build_info and
+// the gauges in g, on reg. It panics only if reg already holds metrics of
+// the same names, which is a programming error.
+func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
+	m := &Metrics{
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "handshake", Name: "total",
+			Help: "Symmetric-key exchanges by result: ok, or the error code of the refusal.",
+		}, []string{"result"}),
+		handshakeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "handshake", Name: "duration_seconds",
+			Help:    "Time spent on a symmetric-key exchange, refused or not.",
+			Buckets: durationBuckets,
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "request", Name: "total",
+			Help: "Proxied requests by route and result: ok, or the error code of the refusal or failure.",
+		}, []string{"route", "result"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "request", Name: "duration_seconds",
+			Help:    "Time from request read to response headers written, by route.",
+			Buckets: durationBuckets,
+		}, []string{"route"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "upstream", Name: "duration_seconds",
+			Help:    "Time the upstream app took to answer with response headers, by route.",
+			Buckets: durationBuckets,
+		}, []string{"route"}),
+		streams: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "upstream", Name: "streams_total",
+			Help: "Streamed upstream responses by how they ended: complete, upstream_error or client_gone.",
+		}, []string{"result"}),
+		validators: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "validators", Name: "count",
+			Help: "Validators in the current list, by source (static, file, chain, all).",
+		}, []string{"source"}),
+		validatorsRefresh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "validators", Name: "last_refresh_timestamp_seconds",
+			Help: "Unix time of the last successful load of each validator source.",
+		}, []string{"source"}),
+		validatorReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "validators", Name: "reloads_total",
+			Help: "Validator source loads by source and result (ok or error).",
+		}, []string{"source", "result"}),
+		snapshotSaves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "keystore", Name: "snapshot_saves_total",
+			Help: "Key snapshot writes by result (ok or error).",
+		}, []string{"result"}),
+		snapshotLast: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "keystore", Name: "snapshot_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful key snapshot write.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "handler_panics_total",
+			Help: "Panics recovered in request handlers (each one is a bug; the request got a 502).",
+		}),
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help:        "Build information; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion},
+	})
+	build.Set(1)
+	cs := []prometheus.Collector{
+		m.handshakes, m.handshakeDuration, m.requests, m.requestDuration,
+		m.upstreamDuration, m.streams, m.validators, m.validatorsRefresh,
+		m.validatorReloads, m.snapshotSaves, m.snapshotLast, m.panics, build,
+	}
+	if g.SymmetricKeys != nil {
+		f := g.SymmetricKeys
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "keystore", Name: "keys",
+			Help: "Symmetric keys currently held (unexpired).",
+		}, func() float64 { return float64(f()) }))
+	}
+	if g.NonceEntries != nil {
+		f := g.NonceEntries
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "nonce", Name: "cache_entries",
+			Help: "Nonces remembered by the replay guard.",
+		}, func() float64 { return float64(f()) }))
+	}
+	reg.MustRegister(cs...)
+	return m
+}
+
+// Handshake records one symmetric-key exchange and how long it took.
+func (m *Metrics) Handshake(result string, d time.Duration) {
+	m.handshakes.WithLabelValues(result).Inc()
+	m.handshakeDuration.Observe(d.Seconds())
+}
+
+// Request records one request on route with its result and duration.
+func (m *Metrics) Request(route, result string, d time.Duration) {
+	m.requests.WithLabelValues(route, result).Inc()
+	m.requestDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Upstream records how long the upstream took to answer on route.
+func (m *Metrics) Upstream(route string, d time.Duration) {
+	m.upstreamDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Stream records how a streamed response ended.
+func (m *Metrics) Stream(result string) {
+	m.streams.WithLabelValues(result).Inc()
+}
+
+// ValidatorsLoaded records a load of source: its size and time when err is
+// nil, a failed reload otherwise.
+func (m *Metrics) ValidatorsLoaded(source string, count int, at time.Time, err error) {
+	if err != nil {
+		m.validatorReloads.WithLabelValues(source, "error").Inc()
+		return
+	}
+	m.validatorReloads.WithLabelValues(source, "ok").Inc()
+	m.validators.WithLabelValues(source).Set(float64(count))
+	m.validatorsRefresh.WithLabelValues(source).Set(float64(at.UnixNano()) / 1e9)
+}
+
+// SnapshotSaved records a key snapshot write.
+func (m *Metrics) SnapshotSaved(at time.Time, err error) {
+	if err != nil {
+		m.snapshotSaves.WithLabelValues("error").Inc()
+		return
+	}
+	m.snapshotSaves.WithLabelValues("ok").Inc()
+	m.snapshotLast.Set(float64(at.UnixNano()) / 1e9)
+}
+
+// Panic records a recovered handler panic.
+func (m *Metrics) Panic() { m.panics.Inc() }
