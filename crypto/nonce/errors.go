@@ -1,0 +1,42 @@
+package nonce
+
+import "errors"
+
+// Errors returned by this package. Parse returns errors that match
+// ErrMalformed under errors.Is and say what was wrong in their text.
+var (
+	// ErrMalformed means the nonce is not `<decimal timestamp>_<suffix>`
+	// within MaxLen bytes.
+	ErrMalformed = errors.New("malformed nonce")
+	// ErrTooOld means the nonce's timestamp is more than the window before
+	// the server clock.
+	ErrTooOld = errors.New("nonce timestamp too old")
+	// ErrTooNew means the nonce's timestamp is more than the window after
+	// the server clock.
+	ErrTooNew = errors.New("nonce timestamp too far in the future")
+	// ErrReplayed means the nonce was already recorded under the same scope
+	// and its timestamp has not yet left the window.
+	ErrReplayed = errors.New("nonce already used")
+	// ErrFull means the guard holds MaxEntries live nonces and refuses to
+	// record another until some expire and are swept.
+	ErrFull = errors.New("nonce guard full")
+)
+
+// malformedError names what is wrong with a nonce and matches ErrMalformed.
+// The values below are preallocated so Parse never allocates.
+type malformedError string
+
+func (e malformedError) Error() string { return "malformed nonce: " + string(e) }
+
+func (e malformedError) Is(target error) bool { return target == ErrMalformed }
+
+var (
+	errEmpty       error = malformedError("empty")
+	errTooLong     error = malformedError("longer than 128 bytes")
+	errNoSuffix    error = malformedError("no _suffix after the timestamp")
+	errNoTimestamp error = malformedError("no timestamp before the _")
+	errNotDecimal  error = malformedError("timestamp is not decimal digits")
+	errLeadingZero error = malformedError("timestamp has a leading zero")
+	errOverflow    error = malformedError("timestamp overflows int64")
+	errSuffixByte  error = malformedError("suffix holds a byte outside printable ASCII")
+)
