@@ -34,12 +34,13 @@ type Key struct {
 
 // scratch is the per-call working state taken from a Key's pool.
 type scratch struct {
-	mac  hash.Hash
-	sum  [sha256.Size]byte
-	prev [aes.BlockSize]byte
-	last [aes.BlockSize]byte
-	iv   [aes.BlockSize]byte
-	enc  encoder
+	mac hash.Hash
+	sum [sha256.Size]byte
+	// prev0 and prev1 hold the previous ciphertext block while encrypting.
+	prev0, prev1 uint64
+	last         [aes.BlockSize]byte
+	iv           [aes.BlockSize]byte
+	enc          encoder
 }
 
 // NewKey returns the Key whose raw form is raw, which must be exactly 32

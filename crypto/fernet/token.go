@@ -124,16 +124,18 @@ func (k *Key) Decrypt(dst, token []byte) (plaintext []byte, created int64, err e
 	// buf[16i:]: that region lies before ciphertext block i (which starts
 	// at 25+16i), so the cipher never reads what it has just written; only
 	// the previous ciphertext block, which the write may cover, is kept
-	// aside.
+	// aside (in two words, which is cheaper than a 16-byte XOR call).
 	created = created64(buf[tsOffset:ivOffset])
 	ct := buf[ctOffset : n-macSize]
-	copy(s.prev[:], buf[ivOffset:ctOffset])
-	for i := 0; i < len(ct); i += aes.BlockSize {
+	prev0, prev1 := le.Uint64(buf[ivOffset:]), le.Uint64(buf[ivOffset+8:])
+	for i := 0; i+aes.BlockSize <= len(ct); i += aes.BlockSize {
 		c := ct[i : i+aes.BlockSize]
 		p := buf[i : i+aes.BlockSize]
+		c0, c1 := le.Uint64(c), le.Uint64(c[8:])
 		k.block.Decrypt(p, c)
-		subtle.XORBytes(p, p, s.prev[:])
-		copy(s.prev[:], c)
+		le.PutUint64(p, le.Uint64(p)^prev0)
+		le.PutUint64(p[8:], le.Uint64(p[8:])^prev1)
+		prev0, prev1 = c0, c1
 	}
 
 	size := len(ct)
@@ -234,7 +236,7 @@ func (k *Key) encrypt(s *scratch, dst, plaintext []byte, now int64, iv *[aes.Blo
 	hdr[0] = version
 	binary.BigEndian.PutUint64(hdr[tsOffset:], uint64(max(now, 0)))
 	copy(hdr[ivOffset:], iv[:])
-	copy(s.prev[:], iv[:])
+	s.prev0, s.prev1 = le.Uint64(iv[:]), le.Uint64(iv[8:])
 
 	for len(plaintext) >= aes.BlockSize {
 		k.encryptBlock(s, e.room(aes.BlockSize), plaintext[:aes.BlockSize])
@@ -257,10 +259,16 @@ func (k *Key) encrypt(s *scratch, dst, plaintext []byte, now int64, iv *[aes.Blo
 
 // encryptBlock CBC-encrypts one block of src into dst, chaining on s.prev.
 func (k *Key) encryptBlock(s *scratch, dst, src []byte) {
-	subtle.XORBytes(dst, src, s.prev[:])
+	dst, src = dst[:aes.BlockSize], src[:aes.BlockSize]
+	le.PutUint64(dst, le.Uint64(src)^s.prev0)
+	le.PutUint64(dst[8:], le.Uint64(src[8:])^s.prev1)
 	k.block.Encrypt(dst, dst)
-	copy(s.prev[:], dst)
+	s.prev0, s.prev1 = le.Uint64(dst), le.Uint64(dst[8:])
 }
+
+// le reads and writes the 64-bit words that CBC chaining XORs; the byte
+// order is irrelevant as long as loads and stores agree.
+var le = binary.LittleEndian
 
 // encChunk is the size of the encoder's staging buffer: a multiple of 16
 // (whole blocks) and of 3 (whole base64 groups).
