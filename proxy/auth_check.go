@@ -1,0 +1,84 @@
+package proxy
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/fibergate/fibergate/crypto/nonce"
+	"github.com/fibergate/fibergate/crypto/ss58"
+)
+
+// caller is a request's authenticated validator.
+type caller struct {
+	id    *identity
+	stake float64
+}
+
+// authenticate runs Fiber's checks on signed headers, in Fiber's order:
+// the validator is known and staked (403), the nonce is well-formed and
+// inside the window (401), miner-hotkey is this miner (401), the signature
+// verifies over "{nonce}:{miner-hotkey}" followed by ":" + third for one of
+// thirds (a nil third means no third field) (401); only then is the nonce
+// recorded, so unsigned requests cannot fill the replay guard.
+func (h *Handler) authenticate(fh *fiberHeaders, now time.Time, thirds ...[]byte) (caller, Code) {
+	id, code := h.ids.lookup(fh.validator, h.known)
+	if code != "" {
+		return caller{}, code
+	}
+	stake, ok := h.opts.Validators.Stake(id.pub)
+	if !ok {
+		return caller{}, CodeUnknownValidator
+	}
+	if !(stake >= h.opts.MinStake) {
+		return caller{}, CodeLowStake
+	}
+	ts, code := h.checkNonce(fh.nonce, now)
+	if code != "" {
+		return caller{}, code
+	}
+	if !h.isMe(fh.miner) {
+		return caller{}, CodeWrongMiner
+	}
+	var sig [64]byte
+	if code := parseSignature(fh.signature, &sig); code != "" {
+		return caller{}, code
+	}
+	var stack [512]byte
+	verified := false
+	for _, third := range thirds {
+		msg := append(stack[:0], fh.nonce...)
+		msg = append(msg, ':')
+		msg = append(msg, fh.miner...)
+		if third != nil {
+			msg = append(msg, ':')
+			msg = append(msg, third...)
+		}
+		if id.verifier.Verify(msg, &sig) {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return caller{}, CodeSignatureInvalid
+	}
+	if err := h.opts.Nonces.Remember(nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, fh.nonce, ts, now.UnixNano()); err != nil {
+		return caller{}, nonceCode(err, false)
+	}
+	return caller{id: id, stake: stake}, ""
+}
+
+// known reports whether pub is in the validator list.
+func (h *Handler) known(pub [32]byte) bool {
+	_, ok := h.opts.Validators.Stake(pub)
+	return ok
+}
+
+// isMe reports whether an SS58 address names this miner. The address is
+// compared as a decoded key: one key has several valid spellings.
+func (h *Handler) isMe(addr []byte) bool {
+	if bytes.Equal(addr, h.minerSS58) {
+		return true
+	}
+	pub, _, err := ss58.DecodeBytes(addr)
+	return err == nil && pub == h.opts.MinerHotkey
+}

@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fibergate/fibergate/crypto/nonce"
+	"github.com/fibergate/fibergate/crypto/rsakey"
+	"github.com/fibergate/fibergate/crypto/signature"
+	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/valyala/fasthttp"
+)
+
+// upstreamDialTimeout bounds connecting to the upstream app.
+const upstreamDialTimeout = 3 * time.Second
+
+// Handler serves the Fiber endpoints and proxies every other path to the
+// upstream app. It is safe for concurrent use; Serve is its fasthttp
+// request handler.
+type Handler struct {
+	opts      Options
+	routes    *routeTable
+	ids       *identityCache
+	upstream  *fasthttp.HostClient
+	upHost    string
+	pubKeyPEM string // JSON-quoted SPKI PEM, for /public-encryption-key
+	minerSS58 []byte // this miner's canonical address
+	window    int64  // nonce window in ns
+	log       *slog.Logger
+}
+
+// New checks opts, fills defaults and builds a Handler.
+func New(opts Options) (*Handler, error) {
+	switch {
+	case opts.RSAKey == nil:
+		return nil, errors.New("proxy: no RSA key")
+	case opts.Keys == nil:
+		return nil, errors.New("proxy: no key store")
+	case opts.Nonces == nil:
+		return nil, errors.New("proxy: no replay guard")
+	case opts.Validators == nil:
+		return nil, errors.New("proxy: no validator list")
+	case opts.Metrics == nil:
+		return nil, errors.New("proxy: no metrics")
+	}
+	if opts.NonceWindow <= 0 {
+		opts.NonceWindow = DefaultNonceWindow
+	}
+	if opts.KeyTTL <= 0 {
+		opts.KeyTTL = DefaultKeyTTL
+	}
+	if opts.UpstreamTimeout <= 0 {
+		opts.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if opts.UpstreamConns <= 0 {
+		opts.UpstreamConns = DefaultUpstreamConns
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(opts.UpstreamURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("proxy: upstream URL %q: want http://host:port", opts.UpstreamURL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		if u.Scheme == "https" {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	pem, err := rsakey.PublicPEM(&opts.RSAKey.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: encoding the public key: %w", err)
+	}
+	h := &Handler{
+		opts:      opts,
+		routes:    newRouteTable(opts.Routes, opts.Default),
+		ids:       newIdentityCache(signature.Options{AllowEd25519: opts.AllowEd25519}, DefaultIdentityCache),
+		upHost:    u.Host,
+		minerSS58: []byte(ss58.Encode(opts.MinerHotkey, ss58.Bittensor)),
+		pubKeyPEM: strconv.Quote(string(pem)),
+		window:    int64(opts.NonceWindow),
+		log:       log.With("component", "proxy"),
+		upstream: &fasthttp.HostClient{
+			Addr:                          addr,
+			IsTLS:                         u.Scheme == "https",
+			MaxConns:                      opts.UpstreamConns,
+			MaxIdleConnDuration:           90 * time.Second,
+			StreamResponseBody:            true,
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: false,
+			DisablePathNormalizing:        true,
+			MaxIdemponentCallAttempts:     1,
+			// A refused dial is immediate on loopback; this bounds the rest,
+			// so a dead upstream is a quick 502.
+			Dial: func(addr string) (net.Conn, error) {
+				return fasthttp.DialTimeout(addr, upstreamDialTimeout)
+			},
+		},
+	}
+	return h, nil
+}
+
+// Close releases the upstream connections.
+func (h *Handler) Close() { h.upstream.CloseIdleConnections() }
+
+// Serve is the fasthttp request handler.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	start := h.opts.Now()
+	label := "handshake"
+	var code Code
+	defer func() {
+		if p := recover(); p != nil {
+			h.opts.Metrics.Panic()
+			h.log.Error("handler panic", "panic", fmt.Sprint(p), "path", string(ctx.Path()))
+			writeError(ctx, CodeInternal)
+			code = CodeInternal
+		}
+		h.accessLog(ctx, label, code, start)
+	}()
+	switch string(ctx.Path()) {
+	case "/public-encryption-key":
+		label = "public_key"
+		code = h.publicKey(ctx, start)
+	case "/exchange-symmetric-key":
+		code = h.exchange(ctx, start)
+		result := string(code)
+		if code == "" {
+			result = "ok"
+		}
+		h.opts.Metrics.Handshake(result, h.opts.Now().Sub(start))
+	default:
+		r := h.routes.match(ctx.Path())
+		label = r.label
+		code = h.proxy(ctx, r, start)
+		result := string(code)
+		if code == "" {
+			result = "ok"
+		}
+		h.opts.Metrics.Request(r.label, result, h.opts.Now().Sub(start))
+	}
+	if code != "" {
+		writeError(ctx, code)
+	}
+}
+
+// publicKey answers GET /public-encryption-key as Fiber does.
+func (h *Handler) publicKey(ctx *fasthttp.RequestCtx, now time.Time) Code {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		return CodeMethodNotAllowed
+	}
+	b := make([]byte, 0, len(h.pubKeyPEM)+64)
+	b = append(b, `{"public_key":`...)
+	b = append(b, h.pubKeyPEM...)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendFloat(b, float64(now.UnixMicro())/1e6, 'f', 6, 64)
+	b = append(b, '}')
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+	return ""
+}
+
+// checkNonce parses a header nonce and checks its time against the window.
+func (h *Handler) checkNonce(n []byte, now time.Time) (int64, Code) {
+	ts, err := nonce.Parse(n)
+	if err != nil {
+		return 0, CodeNonceMalformed
+	}
+	if err := nonce.CheckWindow(ts, now.UnixNano(), h.opts.NonceWindow); err != nil {
+		return 0, nonceCode(err, false)
+	}
+	return ts, ""
+}
+
+// bufPool holds scratch buffers for decrypted bodies and encrypted
+// responses, so the hot path does not allocate them per request.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) > 1<<20 {
+		return // let huge one-offs go
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
+}

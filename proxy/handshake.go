@@ -1,0 +1,83 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/fibergate/fibergate/crypto/fernet"
+	"github.com/fibergate/fibergate/crypto/rsakey"
+	"github.com/fibergate/fibergate/keystore"
+	"github.com/valyala/fasthttp"
+)
+
+// exchangeOK is Fiber's success body for POST /exchange-symmetric-key.
+var exchangeOK = []byte(`{"status":"Symmetric key exchanged successfully"}`)
+
+// exchange handles POST /exchange-symmetric-key in Fiber 2.x's header form,
+// or in the earlier form that carries everything in the body.
+func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now time.Time) Code {
+	if !ctx.IsPost() {
+		return CodeMethodNotAllowed
+	}
+	var fh fiberHeaders
+	readFiberHeaders(&ctx.Request, &fh)
+	if fh.duplicate {
+		return CodeDuplicateHeader
+	}
+	if len(fh.validator) == 0 && len(fh.legacyKey) > 0 {
+		return h.legacyExchange(ctx, &fh, now)
+	}
+	if len(fh.validator) == 0 || len(fh.miner) == 0 || len(fh.nonce) == 0 ||
+		len(fh.signature) == 0 || len(fh.uuid) == 0 {
+		return CodeMissingHeader
+	}
+	if len(fh.uuid) > maxUUID {
+		return CodeBadRequest
+	}
+	c, code := h.authenticate(&fh, now, fh.uuid)
+	if code != "" {
+		return code
+	}
+	var body struct {
+		EncryptedSymmetricKey *string `json:"encrypted_symmetric_key"`
+	}
+	if err := json.Unmarshal(ctx.Request.Body(), &body); err != nil || body.EncryptedSymmetricKey == nil {
+		return CodeInvalidBody
+	}
+	return h.storeKey(ctx, c, string(fh.uuid), *body.EncryptedSymmetricKey, now)
+}
+
+// storeKey decrypts a validator's RSA-wrapped key and stores it under
+// (validator, uuid), replacing any key stored there.
+func (h *Handler) storeKey(ctx *fasthttp.RequestCtx, c caller, uuid, wrapped string, now time.Time) Code {
+	ct, err := base64.StdEncoding.Strict().DecodeString(wrapped)
+	if err != nil {
+		return CodeInvalidBase64
+	}
+	raw, err := rsakey.DecryptSymmetricKey(h.opts.RSAKey, ct)
+	if err != nil {
+		return CodeKeyDecrypt
+	}
+	key, err := fernetKey(raw)
+	if err != nil {
+		return CodeKeyDecrypt
+	}
+	e := &keystore.Entry{
+		Validator: c.id.pub,
+		UUID:      uuid,
+		Key:       key,
+		Created:   now,
+		Expires:   now.Add(h.opts.KeyTTL),
+	}
+	if err := h.opts.Keys.Put(e, now); err != nil {
+		h.log.Error("storing a symmetric key", "err", err)
+		return CodeInternal
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(exchangeOK)
+	return ""
+}
+
+// fernetKey builds the Fernet key from the 32 bytes the validator sent.
+func fernetKey(raw [32]byte) (*fernet.Key, error) { return fernet.NewKey(raw[:]) }

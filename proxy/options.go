@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"crypto/rsa"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/fibergate/fibergate/keystore"
+	"github.com/fibergate/fibergate/metrics"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultNonceWindow     = 120 * time.Second
+	DefaultKeyTTL          = 5 * time.Hour
+	DefaultUpstreamTimeout = 60 * time.Second
+	DefaultUpstreamConns   = 512
+	DefaultMaxBody         = 10 << 20
+	DefaultIdentityCache   = 100_000
+)
+
+// Options configure a Handler. Fields marked required must be set.
+type Options struct {
+	// MinerHotkey is this miner's public key (required): requests naming
+	// another miner are refused.
+	MinerHotkey [32]byte
+	// RSAKey is the handshake key (required).
+	RSAKey *rsa.PrivateKey
+	// Keys stores the exchanged symmetric keys (required).
+	Keys keystore.Store
+	// Nonces is the replay guard (required).
+	Nonces ReplayGuard
+	// Validators says who may talk to the miner and their stake (required).
+	Validators Validators
+	// MinStake is the least stake a validator needs; Fiber compares >=.
+	MinStake float64
+	// AllowEd25519 also accepts ed25519 hotkey signatures (Fiber never does).
+	AllowEd25519 bool
+	// NonceWindow is how far a nonce's time may be from ours either way;
+	// tokens older than it are refused too. Default 120 s, as Fiber.
+	NonceWindow time.Duration
+	// KeyTTL is how long an exchanged key lives. Default 5 h, as Fiber.
+	KeyTTL time.Duration
+	// Routes are matched in order; Default takes unmatched paths.
+	Routes  []Route
+	Default Route
+	// Upstream is the app's base URL (http://host:port); required.
+	UpstreamURL string
+	// UpstreamTimeout bounds the wait for the app's response headers, and
+	// each wait for more of a streamed body. Default 60 s.
+	UpstreamTimeout time.Duration
+	// UpstreamConns caps pooled keep-alive connections to the app. Default 512.
+	UpstreamConns int
+	// MaxBody caps request bodies in bytes (413 above). Default 10 MiB.
+	MaxBody int
+	// Metrics receives the handler's metrics (required).
+	Metrics *metrics.Metrics
+	// Logger receives access and error logs; nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now. Tests set it.
+	Now func() time.Time
+	// Rand supplies IVs for encrypted responses; nil means crypto/rand.
+	Rand io.Reader
+}
