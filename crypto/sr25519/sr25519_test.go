@@ -220,3 +220,34 @@ func TestKeypairRedacts(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyFallbackStackBuffer: the wrapped retry builds short messages on
+// the stack, so it allocates one object fewer than for a message too long
+// for the stack buffer.
+func TestVerifyFallbackStackBuffer(t *testing.T) {
+	kp, err := KeypairFromSeed([32]byte{2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := NewPublicKey(kp.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := func(n int) float64 {
+		msg := bytes.Repeat([]byte("m"), n)
+		sig, err := kp.Sign(append(append([]byte(wrapOpen), msg...), wrapClose...), &countingReader{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testing.AllocsPerRun(20, func() {
+			if !key.Verify(msg, &sig) {
+				t.Fatal("wrapped signature refused")
+			}
+		})
+	}
+	short := allocs(wrapStack - len(wrapOpen) - len(wrapClose))
+	long := allocs(wrapStack - len(wrapOpen) - len(wrapClose) + 1)
+	if long != short+1 {
+		t.Errorf("wrapped retry: got %v allocations for a message that fits the stack buffer and %v for one that does not, want one fewer", short, long)
+	}
+}
