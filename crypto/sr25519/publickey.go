@@ -38,8 +38,8 @@ const (
 const wrapStack = 512
 
 // PublicKey is a decoded sr25519 public key. It is immutable and safe for
-// concurrent use; decode a key once and keep it, since decoding costs about
-// as much as the square root it computes.
+// concurrent use. Decoding costs about a fifth of a verification, so decode
+// a key once and keep it.
 type PublicKey struct {
 	raw [32]byte
 	pk  voi.PublicKey
