@@ -77,9 +77,10 @@ func MaxDecodedLen(tokenLen int) int {
 // PKCS#7 padding of 1 to 16 bytes. Any failure returns dst unchanged, 0 and
 // ErrInvalidToken. Decrypt never panics on any token.
 //
-// Decrypt uses dst's spare capacity as scratch (see MaxDecodedLen) and
-// allocates only when that is too small. dst and token may not be the same
-// memory; if they overlap, Decrypt works on a copy of token.
+// Decrypt uses dst's spare capacity as scratch (see MaxDecodedLen), so it
+// allocates only when that is too small. That scratch may overlap token (to
+// decrypt in place, pass token[:0] as dst); Decrypt then works on a copy of
+// token, which allocates. Decrypt does not retain dst or token.
 func (k *Key) Decrypt(dst, token []byte) (plaintext []byte, created int64, err error) {
 	if k == nil || k.block == nil {
 		return dst, 0, ErrInvalidToken
