@@ -26,6 +26,6 @@ func (h *Handler) accessLog(ctx *fasthttp.RequestCtx, route string, code Code, s
 		slog.Int("status", ctx.Response.StatusCode()),
 		slog.String("error", string(code)),
 		slog.String("validator", string(hotkey)),
-		slog.Duration("duration", h.opts.Now().Sub(start)),
+		slog.Duration("duration", time.Since(start)),
 	)
 }

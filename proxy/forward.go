@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/valyala/fasthttp"
@@ -102,9 +103,9 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall)
 	}
 	req.SetBodyRaw(call.body)
 
-	start := h.opts.Now()
+	start := time.Now() // real time: Options.Now is the protocol clock
 	err := h.upstream.DoDeadline(req, resp, start.Add(h.opts.UpstreamTimeout))
-	h.opts.Metrics.Upstream(r.label, h.opts.Now().Sub(start))
+	h.opts.Metrics.Upstream(r.label, time.Since(start))
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		if errors.Is(err, fasthttp.ErrTimeout) {

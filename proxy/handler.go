@@ -125,7 +125,8 @@ func (h *Handler) Close() { h.upstream.CloseIdleConnections() }
 
 // Serve is the fasthttp request handler.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	start := h.opts.Now()
+	start := time.Now() // for durations
+	now := h.opts.Now() // the protocol clock (tests move it)
 	label := "handshake"
 	var code Code
 	defer func() {
@@ -140,23 +141,23 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/public-encryption-key":
 		label = "public_key"
-		code = h.publicKey(ctx, start)
+		code = h.publicKey(ctx, now)
 	case "/exchange-symmetric-key":
-		code = h.exchange(ctx, start)
+		code = h.exchange(ctx, now)
 		result := string(code)
 		if code == "" {
 			result = "ok"
 		}
-		h.opts.Metrics.Handshake(result, h.opts.Now().Sub(start))
+		h.opts.Metrics.Handshake(result, time.Since(start))
 	default:
 		r := h.routes.match(ctx.Path())
 		label = r.label
-		code = h.proxy(ctx, r, start)
+		code = h.proxy(ctx, r, now)
 		result := string(code)
 		if code == "" {
 			result = "ok"
 		}
-		h.opts.Metrics.Request(r.label, result, h.opts.Now().Sub(start))
+		h.opts.Metrics.Request(r.label, result, time.Since(start))
 	}
 	if code != "" {
 		writeError(ctx, code)

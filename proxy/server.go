@@ -67,7 +67,7 @@ func (h *Handler) serveError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		code = CodeBodyTooLarge
-	case errors.Is(err, fasthttp.ErrSmallBuffer):
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
 		code = CodeHeaderTooLarge
 	}
 	writeError(ctx, code)
@@ -81,5 +81,3 @@ type fasthttpLogger struct{ h *Handler }
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.h.log.Debug("http server", "msg", fmt.Sprintf(format, args...))
 }
-
-
