@@ -1,0 +1,259 @@
+package config
+
+import "time"
+
+// Defaults for every key that has one. They are applied in one place,
+// defaults, before the file is read, so a key absent from the file keeps
+// the value named here.
+const (
+	DefaultListen                   = "0.0.0.0:8080"
+	DefaultUpstreamURL              = "http://127.0.0.1:9000"
+	DefaultUpstreamTimeout          = 60 * time.Second
+	DefaultUpstreamMaxConns         = 512
+	DefaultAdminListen              = "127.0.0.1:9100"
+	DefaultRSABits                  = 2048
+	DefaultKeyTTL                   = 5 * time.Hour
+	DefaultMaxKeysPerValidator      = 64
+	DefaultNonceWindow              = 120 * time.Second
+	DefaultMinStake                 = 1000.0
+	DefaultNodesFilePoll            = 5 * time.Second
+	DefaultPersistInterval          = 30 * time.Second
+	DefaultStorageKeyEnv            = "FIBERGATE_STORAGE_KEY"
+	DefaultMode                     = ModeEncrypted
+	DefaultResponse                 = ResponseAuto
+	DefaultMaxBody             Size = 10 << 20
+	DefaultMaxHeader           Size = 16 << 10
+	DefaultReadTimeout              = 30 * time.Second
+	DefaultWriteTimeout             = 10 * time.Minute
+	DefaultIdleTimeout              = 120 * time.Second
+	DefaultMaxConns                 = 10000
+	DefaultShutdownGrace            = 30 * time.Second
+	DefaultLogLevel                 = LogInfo
+	DefaultLogFormat                = LogText
+)
+
+// Config is the whole, effective configuration: the file's values over the
+// defaults, with environment overrides applied and paths expanded. A Config
+// returned by Load or Parse has passed validation. It holds no secret, only
+// paths and variable names that lead to secrets.
+type Config struct {
+	// Listen is the host:port validators connect to. Default "0.0.0.0:8080".
+	Listen string `yaml:"listen"`
+	// Upstream describes the app fibergate forwards verified requests to.
+	Upstream Upstream `yaml:"upstream"`
+	// AdminListen is the host:port of /metrics, /healthz and /readyz; empty
+	// disables the admin listener. Default "127.0.0.1:9100".
+	AdminListen string `yaml:"admin_listen"`
+	// Miner names the hotkey of the miner fibergate stands in front of.
+	Miner Miner `yaml:"miner"`
+	// Handshake configures the RSA key exchange and the symmetric keys it
+	// hands out.
+	Handshake Handshake `yaml:"handshake"`
+	// NonceWindow is how far a nonce's timestamp may be from the server's
+	// clock, in either direction. Default 120s, as in Fiber.
+	NonceWindow time.Duration `yaml:"nonce_window"`
+	// Validators says who may talk to the miner and with what stake.
+	Validators Validators `yaml:"validators"`
+	// Keystore configures the optional encrypted snapshot of symmetric keys.
+	Keystore Keystore `yaml:"keystore"`
+	// Routes are checked in order against the request path; the first match
+	// decides. A path no route matches gets Default. Default: none.
+	Routes []Route `yaml:"routes"`
+	// Default is the policy for paths that no route matches. Default mode
+	// encrypted, response auto.
+	Default Policy `yaml:"default"`
+	// Limits bound sizes, timeouts and connections on the validator side.
+	Limits Limits `yaml:"limits"`
+	// ShutdownGrace is how long in-flight requests may run after a stop
+	// signal before connections are closed. 0 closes at once. Default 30s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Log configures the process log.
+	Log Log `yaml:"log"`
+
+	// origins records where each key's value came from (file line or
+	// environment variable), for problem reports and Marshal's comments.
+	origins map[string]origin
+}
+
+// Upstream describes the app behind fibergate.
+type Upstream struct {
+	// URL is the app's base URL: http:// or https://, a host and an optional
+	// port, no path, query or credentials. Default "http://127.0.0.1:9000".
+	URL string `yaml:"url"`
+	// Timeout bounds one upstream request from connect to the end of the
+	// response headers. Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxConns is the number of pooled keep-alive connections to the app.
+	// Default 512.
+	MaxConns int `yaml:"max_conns"`
+	// AllowRemote permits a URL host that is not loopback or localhost.
+	// Off by default, so decrypted traffic does not leave the machine by a
+	// typo. Default false.
+	AllowRemote bool `yaml:"allow_remote"`
+}
+
+// Miner names the miner's own hotkey. Exactly one of the two keys is given.
+type Miner struct {
+	// Hotkey is the miner's SS58 address. Default empty.
+	Hotkey string `yaml:"hotkey"`
+	// WalletHotkeyFile is the path of a Bittensor wallet hotkey file to read
+	// the address from; a leading ~ is the home directory. Default empty.
+	WalletHotkeyFile string `yaml:"wallet_hotkey_file"`
+}
+
+// Handshake configures the RSA key exchange.
+type Handshake struct {
+	// RSAKeyFile is a PEM RSA private key to serve; empty makes a fresh key
+	// at every start, as Fiber does. A leading ~ is the home directory.
+	// Default empty.
+	RSAKeyFile string `yaml:"rsa_key_file"`
+	// RSABits is the size of the fresh key when RSAKeyFile is empty: 2048,
+	// 3072 or 4096. Default 2048.
+	RSABits int `yaml:"rsa_bits"`
+	// KeyTTL is how long an exchanged symmetric key stays usable. Default 5h,
+	// as in Fiber.
+	KeyTTL time.Duration `yaml:"key_ttl"`
+	// MaxKeysPerValidator caps the symmetric keys one validator may hold at
+	// once; the oldest is dropped beyond it. Default 64.
+	MaxKeysPerValidator int `yaml:"max_keys_per_validator"`
+}
+
+// Validators configures the validator sources and the stake floor.
+type Validators struct {
+	// MinStake is the least stake a validator needs; a stake equal to it is
+	// enough. Must be finite and >= 0. Default 1000.
+	MinStake float64 `yaml:"min_stake"`
+	// AllowEd25519 accepts ed25519 signatures besides sr25519. Fiber only
+	// verifies sr25519. Default false.
+	AllowEd25519 bool `yaml:"allow_ed25519"`
+	// Static lists validators by hotkey and stake. An entry here wins over
+	// the same hotkey in NodesFile. Default none.
+	Static []StaticValidator `yaml:"static"`
+	// NodesFile is the path of a Fiber nodes.json, re-read when it changes.
+	// A leading ~ is the home directory. Default empty.
+	NodesFile string `yaml:"nodes_file"`
+	// NodesFilePoll is how often NodesFile is checked for changes.
+	// Default 5s.
+	NodesFilePoll time.Duration `yaml:"nodes_file_poll"`
+}
+
+// StaticValidator is one validator listed in the config file. Both keys are
+// required.
+type StaticValidator struct {
+	// Hotkey is the validator's SS58 address.
+	Hotkey string `yaml:"hotkey"`
+	// Stake is the stake to credit the validator with; finite and >= 0.
+	Stake float64 `yaml:"stake"`
+}
+
+// Keystore configures the encrypted snapshot of exchanged symmetric keys.
+type Keystore struct {
+	// PersistFile is the path of the snapshot; empty keeps keys in memory
+	// only, so they are lost at restart. A leading ~ is the home directory.
+	// Default empty.
+	PersistFile string `yaml:"persist_file"`
+	// PersistInterval is how often the snapshot is written. Default 30s.
+	PersistInterval time.Duration `yaml:"persist_interval"`
+	// StorageKeyEnv names the environment variable holding the snapshot's
+	// key. Only the name is configuration; the value is read at start and
+	// never printed. Cleared when StorageKeyFile is given.
+	// Default "FIBERGATE_STORAGE_KEY".
+	StorageKeyEnv string `yaml:"storage_key_env"`
+	// StorageKeyFile is the path of a file holding the snapshot's key, used
+	// instead of StorageKeyEnv. A leading ~ is the home directory.
+	// Default empty.
+	StorageKeyFile string `yaml:"storage_key_file"`
+}
+
+// Route applies a policy to the request paths that match Path.
+//
+// Path is either an exact path ("/healthcheck"), a prefix pattern ending in
+// "/*" that matches every path starting with the part before the "*"
+// ("/stream/*" matches "/stream/" and "/stream/a/b", not "/stream"), or a
+// lone "*" that matches every path. Paths are compared without the query
+// string.
+type Route struct {
+	// Path is the pattern, as above. Required.
+	Path string `yaml:"path"`
+	// Mode is how requests on this route are checked. Required.
+	Mode Mode `yaml:"mode"`
+	// Response is how responses on this route are sent. Default auto.
+	Response ResponseMode `yaml:"response"`
+}
+
+// Policy is the mode and response mode for paths no route matches.
+type Policy struct {
+	// Mode is how requests are checked. Default encrypted.
+	Mode Mode `yaml:"mode"`
+	// Response is how responses are sent. Default auto.
+	Response ResponseMode `yaml:"response"`
+}
+
+// Limits bounds what validators may send and how long they may hold a
+// connection.
+type Limits struct {
+	// MaxBody is the largest request body accepted; larger is refused with
+	// 413. Default 10MiB.
+	MaxBody Size `yaml:"max_body"`
+	// MaxHeader is the largest request header block accepted, at least
+	// 1KiB. Default 16KiB.
+	MaxHeader Size `yaml:"max_header"`
+	// ReadTimeout bounds reading one whole request. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one whole response; streams can be long.
+	// Default 10m.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its next
+	// request. Default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConns caps concurrent validator connections. Default 10000.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is the least severe level written: debug, info, warn or error.
+	// Default info.
+	Level LogLevel `yaml:"level"`
+	// Format is text or json. Default text.
+	Format LogFormat `yaml:"format"`
+}
+
+// defaults returns a Config holding every default. It is the one place
+// defaults are applied.
+func defaults() Config {
+	return Config{
+		Listen: DefaultListen,
+		Upstream: Upstream{
+			URL:      DefaultUpstreamURL,
+			Timeout:  DefaultUpstreamTimeout,
+			MaxConns: DefaultUpstreamMaxConns,
+		},
+		AdminListen: DefaultAdminListen,
+		Handshake: Handshake{
+			RSABits:             DefaultRSABits,
+			KeyTTL:              DefaultKeyTTL,
+			MaxKeysPerValidator: DefaultMaxKeysPerValidator,
+		},
+		NonceWindow: DefaultNonceWindow,
+		Validators: Validators{
+			MinStake:      DefaultMinStake,
+			NodesFilePoll: DefaultNodesFilePoll,
+		},
+		Keystore: Keystore{
+			PersistInterval: DefaultPersistInterval,
+			StorageKeyEnv:   DefaultStorageKeyEnv,
+		},
+		Default: Policy{Mode: DefaultMode, Response: DefaultResponse},
+		Limits: Limits{
+			MaxBody:      DefaultMaxBody,
+			MaxHeader:    DefaultMaxHeader,
+			ReadTimeout:  DefaultReadTimeout,
+			WriteTimeout: DefaultWriteTimeout,
+			IdleTimeout:  DefaultIdleTimeout,
+			MaxConns:     DefaultMaxConns,
+		},
+		ShutdownGrace: DefaultShutdownGrace,
+		Log:           Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
+	}
+}

@@ -1,0 +1,386 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fibergate/fibergate/crypto/ss58"
+)
+
+// minMaxHeader is the least header limit that still fits a Fiber request's
+// own headers (addresses, nonce, uuid and a 130-character signature).
+const minMaxHeader Size = 1 << 10
+
+// checker validates a decoded Config, reporting each problem at the origin
+// of the key at fault.
+type checker struct {
+	c   *Config
+	ps  *problems
+	bad map[string]bool // keys that failed to decode: no second report
+}
+
+// add reports a problem with key unless key, or a key above it, already
+// failed to decode (its value is then the default, not what was written).
+func (k *checker) add(key, value, msg string) {
+	for p := key; p != ""; p = parentPath(p) {
+		if k.bad[p] {
+			return
+		}
+	}
+	k.ps.add(Problem{Key: key, Line: k.line(key), Env: k.c.origins[key].env, Value: value, Msg: msg})
+}
+
+// line returns the file line of key, or of the nearest key above it that
+// came from the file, so a missing key is reported where its parent is.
+func (k *checker) line(key string) int {
+	for p := key; p != ""; p = parentPath(p) {
+		if o, ok := k.c.origins[p]; ok {
+			return o.line
+		}
+	}
+	return 0
+}
+
+// parentPath returns the path one level up: "routes[1]" for
+// "routes[1].path", "routes" for "routes[1]", "" at the top.
+func parentPath(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+func (k *checker) set(key string) bool {
+	_, ok := k.c.origins[key]
+	return ok
+}
+
+// normalize expands ~ in path keys and settles the storage key source.
+func (k *checker) normalize(vars map[string]string) {
+	c := k.c
+	for _, p := range []struct {
+		key string
+		v   *string
+	}{
+		{"miner.wallet_hotkey_file", &c.Miner.WalletHotkeyFile},
+		{"handshake.rsa_key_file", &c.Handshake.RSAKeyFile},
+		{"validators.nodes_file", &c.Validators.NodesFile},
+		{"keystore.persist_file", &c.Keystore.PersistFile},
+		{"keystore.storage_key_file", &c.Keystore.StorageKeyFile},
+	} {
+		expanded, err := expandHome(*p.v, vars["HOME"])
+		if err != nil {
+			k.add(p.key, *p.v, err.Error())
+			continue
+		}
+		*p.v = expanded
+	}
+
+	// storage_key_file, when given, is the key source; the default variable
+	// name then steps aside. Naming both explicitly is ambiguous.
+	ks := &c.Keystore
+	if ks.StorageKeyFile != "" && ks.StorageKeyEnv != "" {
+		if k.set("keystore.storage_key_env") {
+			k.add("keystore.storage_key_env", ks.StorageKeyEnv,
+				"give either storage_key_env or storage_key_file, not both")
+		} else {
+			ks.StorageKeyEnv = ""
+		}
+	}
+}
+
+// expandHome replaces a leading "~" or "~/" with home.
+func expandHome(p, home string) (string, error) {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		if strings.HasPrefix(p, "~") {
+			return "", fmt.Errorf("only ~ and ~/ are expanded; write the full path")
+		}
+		return p, nil
+	}
+	if home == "" {
+		return "", fmt.Errorf("~ needs HOME to be set; write the full path")
+	}
+	return strings.TrimSuffix(home, "/") + p[1:], nil
+}
+
+func (k *checker) validate() {
+	c := k.c
+	k.addr("listen", c.Listen)
+	if c.AdminListen != "" {
+		k.addr("admin_listen", c.AdminListen)
+		if c.AdminListen == c.Listen {
+			k.add("admin_listen", c.AdminListen, "must differ from listen; use an empty value to disable the admin listener")
+		}
+	}
+
+	k.upstream()
+	k.miner()
+
+	h := c.Handshake
+	if h.RSABits != 2048 && h.RSABits != 3072 && h.RSABits != 4096 {
+		k.add("handshake.rsa_bits", strconv.Itoa(h.RSABits), "want 2048, 3072 or 4096")
+	}
+	k.positiveDuration("handshake.key_ttl", h.KeyTTL)
+	k.atLeastOne("handshake.max_keys_per_validator", h.MaxKeysPerValidator)
+	k.positiveDuration("nonce_window", c.NonceWindow)
+
+	k.validators()
+	k.keystore()
+	k.routes()
+
+	l := c.Limits
+	if l.MaxBody <= 0 {
+		k.add("limits.max_body", l.MaxBody.String(), "must be more than 0")
+	}
+	if l.MaxHeader < minMaxHeader {
+		k.add("limits.max_header", l.MaxHeader.String(), "must be at least 1KiB, room for Fiber's own headers")
+	}
+	k.positiveDuration("limits.read_timeout", l.ReadTimeout)
+	k.positiveDuration("limits.write_timeout", l.WriteTimeout)
+	k.positiveDuration("limits.idle_timeout", l.IdleTimeout)
+	k.atLeastOne("limits.max_conns", l.MaxConns)
+
+	if c.ShutdownGrace < 0 {
+		k.add("shutdown_grace", formatDuration(c.ShutdownGrace), "must not be negative; 0s closes connections at once")
+	}
+}
+
+func (k *checker) positiveDuration(key string, d time.Duration) {
+	if d <= 0 {
+		k.add(key, formatDuration(d), "must be more than 0, such as 30s")
+	}
+}
+
+func (k *checker) atLeastOne(key string, n int) {
+	if n < 1 {
+		k.add(key, strconv.Itoa(n), "must be at least 1")
+	}
+}
+
+func (k *checker) stake(key string, f float64) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+		k.add(key, strconv.FormatFloat(f, 'f', -1, 64), "must be a finite number, 0 or more")
+	}
+}
+
+// addr checks a host:port listen address; the host may be empty (every
+// interface) and the port 0 (any free port).
+func (k *checker) addr(key, a string) {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		k.add(key, a, "want host:port, such as 127.0.0.1:8080 or :8080")
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		k.add(key, a, "the port must be a number from 0 to 65535")
+		return
+	}
+	if strings.ContainsAny(host, " /") {
+		k.add(key, a, "the host must be an IP address or a name")
+	}
+}
+
+func (k *checker) upstream() {
+	u := k.c.Upstream
+	const key = "upstream.url"
+	p, err := url.Parse(u.URL)
+	switch {
+	case err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Opaque != "":
+		k.add(key, u.URL, "want http://host:port or https://host:port, such as http://127.0.0.1:9000")
+	case p.User != nil:
+		k.add(key, u.URL, "must not hold credentials; the app sees fibergate as a local client")
+	case (p.Path != "" && p.Path != "/") || p.RawQuery != "" || p.Fragment != "" || p.ForceQuery:
+		k.add(key, u.URL, "must not have a path or query; requests keep their own path")
+	case p.Port() != "" && !validPort(p.Port()):
+		k.add(key, u.URL, "the port must be a number from 1 to 65535")
+	case !u.AllowRemote && !isLoopback(p.Hostname()):
+		k.add(key, u.URL, "the host is not this machine (localhost or a loopback address); "+
+			"decrypted requests would cross the network. Set upstream.allow_remote: true if that is intended")
+	}
+	k.positiveDuration("upstream.timeout", u.Timeout)
+	k.atLeastOne("upstream.max_conns", u.MaxConns)
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hotkey checks an SS58 address and returns its public key.
+func (k *checker) hotkey(key, addr string) ([32]byte, bool) {
+	pub, _, err := ss58.Decode(addr)
+	if err != nil {
+		k.add(key, addr, "want an SS58 address such as 5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY ("+
+			strings.TrimPrefix(err.Error(), "decoding ss58 address: ")+")")
+		return pub, false
+	}
+	if pub == ([32]byte{}) {
+		k.add(key, addr, "the all-zero key is never a valid hotkey")
+		return pub, false
+	}
+	return pub, true
+}
+
+func (k *checker) miner() {
+	m := k.c.Miner
+	switch {
+	case m.Hotkey == "" && m.WalletHotkeyFile == "":
+		k.add("miner", "", "give miner.hotkey (an SS58 address) or miner.wallet_hotkey_file")
+	case m.Hotkey != "" && m.WalletHotkeyFile != "":
+		k.add("miner", "", "give miner.hotkey or miner.wallet_hotkey_file, not both")
+	case m.Hotkey != "":
+		k.hotkey("miner.hotkey", m.Hotkey)
+	}
+}
+
+func (k *checker) validators() {
+	v := k.c.Validators
+	k.stake("validators.min_stake", v.MinStake)
+	k.positiveDuration("validators.nodes_file_poll", v.NodesFilePoll)
+	if len(v.Static) == 0 && v.NodesFile == "" {
+		k.add("validators", "", "no validator source: list validators.static or set validators.nodes_file, "+
+			"or every signed request is refused")
+	}
+	first := make(map[[32]byte]string)
+	for i, s := range v.Static {
+		p := "validators.static[" + strconv.Itoa(i) + "]"
+		if s.Hotkey == "" {
+			k.add(p+".hotkey", "", "required: the validator's SS58 address")
+		} else if pub, ok := k.hotkey(p+".hotkey", s.Hotkey); ok {
+			if prev, dup := first[pub]; dup {
+				k.add(p+".hotkey", s.Hotkey, "the same key as "+prev)
+			} else {
+				first[pub] = p
+			}
+		}
+		if !k.set(p + ".stake") {
+			k.add(p+".stake", "", "required: the stake to credit this validator with")
+		} else {
+			k.stake(p+".stake", s.Stake)
+		}
+	}
+}
+
+func (k *checker) keystore() {
+	ks := k.c.Keystore
+	k.positiveDuration("keystore.persist_interval", ks.PersistInterval)
+	if ks.StorageKeyEnv != "" {
+		switch {
+		case !validEnvName(ks.StorageKeyEnv):
+			k.add("keystore.storage_key_env", ks.StorageKeyEnv, "want an environment variable name: letters, digits and _, not starting with a digit")
+		case envKeys[ks.StorageKeyEnv].path != "":
+			k.add("keystore.storage_key_env", ks.StorageKeyEnv, "names a variable that overrides "+envKeys[ks.StorageKeyEnv].path+"; choose another name")
+		}
+	}
+	if ks.PersistFile != "" && ks.StorageKeyEnv == "" && ks.StorageKeyFile == "" {
+		k.add("keystore.persist_file", ks.PersistFile, "needs a key source: set keystore.storage_key_env or keystore.storage_key_file")
+	}
+}
+
+func validEnvName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (k *checker) routes() {
+	c := k.c
+	k.policy("default", c.Default.Mode, c.Default.Response)
+	type seen struct {
+		key, path string
+		line      int
+	}
+	var earlier []seen
+	for i, r := range c.Routes {
+		p := "routes[" + strconv.Itoa(i) + "]"
+		if r.Path == "" {
+			k.add(p+".path", "", "required: an exact path such as /healthcheck, a prefix such as /stream/*, or *")
+		} else if msg := checkPattern(r.Path); msg != "" {
+			k.add(p+".path", r.Path, msg)
+		} else {
+			for _, e := range earlier {
+				if e.path == r.Path {
+					k.add(p+".path", r.Path, "duplicate of "+e.key+lineSuffix(e.line)+"; the first match wins, so this route is never used")
+					break
+				}
+				if shadows(e.path, r.Path) {
+					k.add(p+".path", r.Path, "never used: "+e.key+" ("+strconv.Quote(e.path)+lineSuffix(e.line)+") matches every path it does and comes first")
+					break
+				}
+			}
+			earlier = append(earlier, seen{key: p, path: r.Path, line: c.origins[p].line})
+		}
+		if r.Mode == modeUnset {
+			k.add(p+".mode", "", "required: encrypted, signed, public or deny")
+		} else {
+			k.policy(p, r.Mode, r.Response)
+		}
+	}
+}
+
+func lineSuffix(line int) string {
+	if line == 0 {
+		return ""
+	}
+	return " on line " + strconv.Itoa(line)
+}
+
+// policy checks that the response mode is possible under the mode: only
+// the encrypted mode has a symmetric key to encrypt a response with.
+func (k *checker) policy(key string, m Mode, r ResponseMode) {
+	if r == ResponseEncrypted && m != ModeEncrypted {
+		k.add(key+".response", r.String(), "needs mode encrypted (mode "+m.String()+" has no key to encrypt with); use auto or plain")
+	}
+}
+
+// checkPattern returns why a route path is invalid, or "" when it is fine.
+func checkPattern(p string) string {
+	if p == "*" {
+		return ""
+	}
+	if !strings.HasPrefix(p, "/") {
+		return `must start with "/" (or be "*" to match every path)`
+	}
+	if i := strings.IndexByte(p, '*'); i >= 0 && (i != len(p)-1 || !strings.HasSuffix(p, "/*")) {
+		return `"*" may only end a path as "/*" (or be the whole path)`
+	}
+	for _, r := range p {
+		if r <= ' ' || r == 0x7f || r == '?' || r == '#' {
+			return "must not hold spaces, control characters, ? or #; routes match the path without the query"
+		}
+	}
+	return ""
+}
+
+// shadows reports whether the earlier pattern a matches every path that the
+// later pattern b matches.
+func shadows(a, b string) bool {
+	if a == "*" {
+		return true
+	}
+	prefix, ok := strings.CutSuffix(a, "*")
+	if !ok {
+		return false
+	}
+	return strings.HasPrefix(strings.TrimSuffix(b, "*"), prefix)
+}
