@@ -82,7 +82,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall)
 	if q := uri.QueryString(); len(q) > 0 {
 		req.URI().SetQueryStringBytes(q)
 	}
-	req.Header.SetHost(h.upHost)
+	req.URI().SetHost(h.upHost) // fasthttp writes the Host header from the URI
 	for k, v := range ctx.Request.Header.All() {
 		if !skipRequestHeader(k, &call) {
 			req.Header.AddBytesKV(k, v)

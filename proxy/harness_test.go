@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/client"
+	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
@@ -293,4 +294,48 @@ func errorCode(body []byte) string {
 	}
 	json.Unmarshal(body, &e)
 	return e.Error
+}
+
+func aliceKeypair(t *testing.T) *sr25519.Keypair {
+	t.Helper()
+	kp, err := sr25519.KeypairFromSeed(aliceSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
+}
+
+var nonceCounter atomic.Int64
+
+// freshNonce returns a unique Fiber nonce stamped now.
+func freshNonce(now time.Time) string {
+	return fmt.Sprintf("%d_t%09d", now.UnixNano(), nonceCounter.Add(1))
+}
+
+// signedHeaders returns Fiber's signed headers: the signature by kp covers
+// "{nonce}:{miner}" and ":{third}" when third is not empty.
+func signedHeaders(t *testing.T, kp *sr25519.Keypair, n, miner, third string) http.Header {
+	t.Helper()
+	msg := n + ":" + miner
+	if third != "" {
+		msg += ":" + third
+	}
+	sig, err := kp.Sign([]byte(msg), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.Header{
+		"validator-hotkey": {ss58.Encode(kp.Public(), ss58.Bittensor)},
+		"miner-hotkey":     {miner},
+		"nonce":            {n},
+		"signature":        {"0x" + hex.EncodeToString(sig[:])},
+	}
+}
+
+// encryptBody returns plaintext as a Fernet token under key, stamped at now.
+func encryptBody(t *testing.T, key *fernet.Key, plaintext string, now time.Time) []byte {
+	t.Helper()
+	var iv [16]byte
+	rand.Read(iv[:])
+	return key.Encrypt(nil, []byte(plaintext), now.Unix(), &iv)
 }
