@@ -1,0 +1,9 @@
+// Package validators keeps the list of validators allowed to talk to the
+// miner, with their stake, and answers the proxy's question on every
+// request: is this public key a known validator with enough stake? The list
+// combines sources by public key, an operator's static entries winning over
+// Fiber's nodes.json file, and is held as an immutable Set behind an atomic
+// pointer, so lookups take no lock. The nodes file is polled and reloaded
+// when it changes; a file that fails to load leaves the last good list in
+// place.
+package validators

@@ -1,0 +1,285 @@
+package validators
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fibergate/fibergate/crypto/ss58"
+)
+
+// DefaultPoll is how often the nodes file is checked when Options.Poll is
+// not positive.
+const DefaultPoll = 5 * time.Second
+
+// racyWindow is how close to a check a file's modification time must be for
+// the check not to trust an unchanged size and time: a file rewritten twice
+// within the file system's timestamp granularity keeps both.
+const racyWindow = 2 * time.Second
+
+// StaticEntry is one validator given by the operator.
+type StaticEntry struct {
+	// Hotkey is the validator's SS58 address.
+	Hotkey string
+	// Stake is the stake to credit it with; finite and >= 0.
+	Stake float64
+}
+
+// Options configures a Registry.
+type Options struct {
+	// Static lists validators by hotkey; they win over the nodes file.
+	Static []StaticEntry
+	// NodesFile is the path of a Fiber nodes.json; empty for none.
+	NodesFile string
+	// Poll is how often Run checks NodesFile for changes; DefaultPoll when
+	// not positive.
+	Poll time.Duration
+	// Logger receives reloads and reload failures; nil discards them.
+	Logger *slog.Logger
+	// OnReload, when set, is called at New for every source, then after
+	// every read of the nodes file that found new content or failed, and
+	// after every Refresh. count is the number of validators the source
+	// now supplies (after a failure, the number kept from its last good
+	// read); err is nil on success. It is called from Run's or Refresh's
+	// goroutine with no lock held.
+	OnReload func(source string, count int, err error)
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+}
+
+// Registry holds the current validator Set and reloads it from its sources.
+// It is safe for concurrent use; Check takes no lock.
+type Registry struct {
+	set         atomic.Pointer[Set]
+	lastRefresh atomic.Int64 // unix nanoseconds of the last good read
+
+	static   []Validator // immutable after New
+	path     string
+	poll     time.Duration
+	log      *slog.Logger
+	onReload func(string, int, error)
+	now      func() time.Time
+
+	mu       sync.Mutex // serializes reads of the nodes file and the fields below
+	file     []Validator
+	stamp    fileStamp // of the last attempted read
+	stampAt  time.Time // when stamp was taken
+	hash     [32]byte  // content hash of the last attempted read
+	hashGood bool      // whether that content loaded
+}
+
+// fileStamp is what a stat tells about the nodes file.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	err   string
+}
+
+// New builds a Registry from opts. A bad static entry, or a nodes file that
+// is missing or does not load, is an error.
+func New(opts Options) (*Registry, error) {
+	r := &Registry{
+		path:     opts.NodesFile,
+		poll:     opts.Poll,
+		log:      opts.Logger,
+		onReload: opts.OnReload,
+		now:      opts.Now,
+	}
+	if r.poll <= 0 {
+		r.poll = DefaultPoll
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("component", "validators")
+	if r.now == nil {
+		r.now = time.Now
+	}
+
+	seen := make(map[[32]byte]int)
+	for i, e := range opts.Static {
+		pub, _, err := ss58.Decode(e.Hotkey)
+		if err != nil {
+			return nil, fmt.Errorf("static validator %d (%q): %w", i, e.Hotkey, err)
+		}
+		if err := checkStake(e.Stake); err != nil {
+			return nil, fmt.Errorf("static validator %d (%q): %w", i, e.Hotkey, err)
+		}
+		if j, dup := seen[pub]; dup {
+			return nil, fmt.Errorf("static validator %d (%q): the same key as static validator %d", i, e.Hotkey, j)
+		}
+		seen[pub] = i
+		r.static = append(r.static, Validator{Hotkey: e.Hotkey, PublicKey: pub, Stake: e.Stake, Source: SourceStatic})
+	}
+
+	if r.path != "" {
+		r.mu.Lock()
+		err := r.readLocked(true)
+		r.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+	r.publish()
+	r.lastRefresh.Store(r.now().UnixNano())
+	if r.onReload != nil {
+		r.onReload(SourceStatic, len(r.static), nil)
+		if r.path != "" {
+			r.onReload(SourceNodesFile, len(r.file), nil)
+		}
+	}
+	return r, nil
+}
+
+// publish swaps in a Set built from the current layers, lowest precedence
+// first.
+func (r *Registry) publish() {
+	r.set.Store(newSet(r.file, r.static))
+}
+
+// Current returns the current Set. It never returns nil.
+func (r *Registry) Current() *Set { return r.set.Load() }
+
+// LastRefresh returns when the sources were last read successfully: at New,
+// then at every good read of the nodes file, changed or not.
+func (r *Registry) LastRefresh() time.Time {
+	return time.Unix(0, r.lastRefresh.Load())
+}
+
+// Check returns the validator with public key pub if it may talk to the
+// miner: it is in the list and its stake is at least minStake (equal is
+// enough, as in Fiber). Otherwise it returns ErrUnknown (with the zero
+// Validator) or ErrLowStake (with the validator found). The all-zero key
+// is always ErrUnknown. Check does not allocate.
+func (r *Registry) Check(pub [32]byte, minStake float64) (Validator, error) {
+	if pub == ([32]byte{}) {
+		return Validator{}, ErrUnknown
+	}
+	v, ok := r.set.Load().Lookup(pub)
+	if !ok {
+		return Validator{}, ErrUnknown
+	}
+	if !(v.Stake >= minStake) { // a NaN minimum refuses everyone
+		return v, ErrLowStake
+	}
+	return v, nil
+}
+
+// Run polls the nodes file every Options.Poll until ctx is done, reloading
+// it when it changes. With no nodes file it returns at once. It returns
+// nil.
+func (r *Registry) Run(ctx context.Context) error {
+	if r.path == "" {
+		return nil
+	}
+	t := time.NewTicker(r.poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			r.pollOnce()
+		}
+	}
+}
+
+// Refresh reads the nodes file now, whether or not it looks changed, and
+// returns the error that kept the last good list in place, if any. It is
+// meant for an operator's reload signal. With no nodes file it does
+// nothing.
+func (r *Registry) Refresh() error {
+	if r.path == "" {
+		return nil
+	}
+	r.mu.Lock()
+	err := r.readLocked(true)
+	count := len(r.file)
+	r.mu.Unlock()
+	r.report(count, err)
+	return err
+}
+
+// pollOnce reads the nodes file if its size or modification time changed
+// since the last check, or if they are too recent to be trusted.
+func (r *Registry) pollOnce() {
+	r.mu.Lock()
+	st := r.statLocked()
+	if st.same(r.stamp) && r.stampAt.Sub(st.mtime) > racyWindow {
+		r.mu.Unlock()
+		return
+	}
+	err := r.readLocked(false)
+	count := len(r.file)
+	r.mu.Unlock()
+	if err != errUnchanged {
+		r.report(count, err)
+	}
+}
+
+// errUnchanged is readLocked's answer when the content hash is the one
+// last read; nothing is reported.
+var errUnchanged = errors.New("unchanged")
+
+func (a fileStamp) same(b fileStamp) bool {
+	return a.size == b.size && a.mtime.Equal(b.mtime) && a.err == b.err
+}
+
+func (r *Registry) statLocked() fileStamp {
+	fi, err := os.Stat(r.path)
+	if err != nil {
+		return fileStamp{err: err.Error()}
+	}
+	return fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+}
+
+// readLocked reads and parses the nodes file and publishes a new Set on
+// success. Unless force is set, content identical to the last attempt
+// changes nothing and returns errUnchanged (after a good read, the refresh
+// time still advances). r.mu must be held.
+func (r *Registry) readLocked(force bool) error {
+	r.stamp, r.stampAt = r.statLocked(), r.now()
+	data, err := readNodesFile(r.path)
+	if err != nil {
+		// Forget the content, so the file coming back is read and reported
+		// even if it comes back unchanged.
+		r.hash, r.hashGood = [32]byte{}, false
+		return fmt.Errorf("loading nodes file %q: %w", r.path, err)
+	}
+	h := sha256.Sum256(data)
+	if !force && h == r.hash {
+		if r.hashGood {
+			r.lastRefresh.Store(r.now().UnixNano())
+		}
+		return errUnchanged
+	}
+	r.hash, r.hashGood = h, false
+	vals, err := parseNodes(data, SourceNodesFile)
+	if err != nil {
+		return fmt.Errorf("loading nodes file %q: %w", r.path, err)
+	}
+	r.hashGood = true
+	r.file = vals
+	r.publish()
+	r.lastRefresh.Store(r.now().UnixNano())
+	return nil
+}
+
+// report logs the outcome of a nodes file read and passes it to OnReload.
+func (r *Registry) report(count int, err error) {
+	if err != nil {
+		r.log.Warn("nodes file not reloaded; keeping the last good list",
+			"path", r.path, "kept", count, "error", err)
+	} else {
+		r.log.Info("nodes file loaded", "path", r.path, "validators", count, "total", r.Current().Len())
+	}
+	if r.onReload != nil {
+		r.onReload(SourceNodesFile, count, err)
+	}
+}
