@@ -3,7 +3,6 @@ package validators
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,16 +39,19 @@ type Options struct {
 	// Poll is how often Run checks NodesFile for changes; DefaultPoll when
 	// not positive.
 	Poll time.Duration
-	// Logger receives reloads and reload failures; nil discards them.
+	// Logger receives reloads and reload failures; nil discards them. The
+	// caller adds any component attribute.
 	Logger *slog.Logger
 	// OnReload, when set, is called at New for every source, then after
-	// every read of the nodes file that found new content or failed, and
-	// after every Refresh. count is the number of validators the source
-	// now supplies (after a failure, the number kept from its last good
-	// read); err is nil on success. It is called from Run's or Refresh's
-	// goroutine with no lock held.
+	// every read of the nodes file: Run reads it when its size or time
+	// changed, Refresh always. A file rewritten unchanged counts as a good
+	// read; the same bad content read again is not reported twice. count
+	// is the number of validators the source now supplies (after a
+	// failure, the number kept from its last good read); err is nil on
+	// success. It is called from Run's or Refresh's goroutine with no lock
+	// held.
 	OnReload func(source string, count int, err error)
-	// Now returns the current time; time.Now when nil.
+	// Now returns the time recorded as LastRefresh; time.Now when nil.
 	Now func() time.Time
 }
 
@@ -97,7 +99,6 @@ func New(opts Options) (*Registry, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	r.log = r.log.With("component", "validators")
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -120,7 +121,7 @@ func New(opts Options) (*Registry, error) {
 
 	if r.path != "" {
 		r.mu.Lock()
-		err := r.readLocked(true)
+		_, err := r.readLocked(true)
 		r.mu.Unlock()
 		if err != nil {
 			return nil, err
@@ -199,10 +200,10 @@ func (r *Registry) Refresh() error {
 		return nil
 	}
 	r.mu.Lock()
-	err := r.readLocked(true)
+	res, err := r.readLocked(true)
 	count := len(r.file)
 	r.mu.Unlock()
-	r.report(count, err)
+	r.report(res, count, err)
 	return err
 }
 
@@ -215,17 +216,13 @@ func (r *Registry) pollOnce() {
 		r.mu.Unlock()
 		return
 	}
-	err := r.readLocked(false)
+	res, err := r.readLocked(false)
 	count := len(r.file)
 	r.mu.Unlock()
-	if err != errUnchanged {
-		r.report(count, err)
+	if res != sameBad {
+		r.report(res, count, err)
 	}
 }
-
-// errUnchanged is readLocked's answer when the content hash is the one
-// last read; nothing is reported.
-var errUnchanged = errors.New("unchanged")
 
 func (a fileStamp) same(b fileStamp) bool {
 	return a.size == b.size && a.mtime.Equal(b.mtime) && a.err == b.err
@@ -239,45 +236,60 @@ func (r *Registry) statLocked() fileStamp {
 	return fileStamp{size: fi.Size(), mtime: fi.ModTime()}
 }
 
-// readLocked reads and parses the nodes file and publishes a new Set on
-// success. Unless force is set, content identical to the last attempt
-// changes nothing and returns errUnchanged (after a good read, the refresh
-// time still advances). r.mu must be held.
-func (r *Registry) readLocked(force bool) error {
-	r.stamp, r.stampAt = r.statLocked(), r.now()
+// readResult says what a read of the nodes file found.
+type readResult int
+
+const (
+	loaded   readResult = iota // new content, now in use
+	sameGood                   // the content in use, confirmed
+	failed                     // unreadable or bad; the last good list stays
+	sameBad                    // the same bad content as the last attempt
+)
+
+// readLocked reads and parses the nodes file and publishes a new Set when
+// the content is new and good. Unless force is set, content identical to
+// the last attempt is not parsed again. r.mu must be held.
+func (r *Registry) readLocked(force bool) (readResult, error) {
+	// stampAt is compared with file times, which come from the real clock,
+	// so it is taken from the real clock too, never from Options.Now.
+	r.stamp, r.stampAt = r.statLocked(), time.Now()
 	data, err := readNodesFile(r.path)
 	if err != nil {
 		// Forget the content, so the file coming back is read and reported
 		// even if it comes back unchanged.
 		r.hash, r.hashGood = [32]byte{}, false
-		return fmt.Errorf("loading nodes file %q: %w", r.path, err)
+		return failed, fmt.Errorf("loading nodes file %q: %w", r.path, err)
 	}
 	h := sha256.Sum256(data)
 	if !force && h == r.hash {
-		if r.hashGood {
-			r.lastRefresh.Store(r.now().UnixNano())
+		if !r.hashGood {
+			return sameBad, nil
 		}
-		return errUnchanged
+		r.lastRefresh.Store(r.now().UnixNano())
+		return sameGood, nil
 	}
 	r.hash, r.hashGood = h, false
 	vals, err := parseNodes(data, SourceNodesFile)
 	if err != nil {
-		return fmt.Errorf("loading nodes file %q: %w", r.path, err)
+		return failed, fmt.Errorf("loading nodes file %q: %w", r.path, err)
 	}
 	r.hashGood = true
 	r.file = vals
 	r.publish()
 	r.lastRefresh.Store(r.now().UnixNano())
-	return nil
+	return loaded, nil
 }
 
 // report logs the outcome of a nodes file read and passes it to OnReload.
-func (r *Registry) report(count int, err error) {
-	if err != nil {
+func (r *Registry) report(res readResult, count int, err error) {
+	switch res {
+	case failed:
 		r.log.Warn("nodes file not reloaded; keeping the last good list",
 			"path", r.path, "kept", count, "error", err)
-	} else {
+	case loaded:
 		r.log.Info("nodes file loaded", "path", r.path, "validators", count, "total", r.Current().Len())
+	default:
+		r.log.Debug("nodes file unchanged", "path", r.path, "validators", count)
 	}
 	if r.onReload != nil {
 		r.onReload(SourceNodesFile, count, err)

@@ -371,16 +371,20 @@ func TestReloadOnChange(t *testing.T) {
 		t.Errorf("LastRefresh after reload: got %v, want %v", got, now)
 	}
 
-	// Touched but identical: no reload reported, but the refresh time moves,
-	// since the file was confirmed current.
+	// Touched but identical: a good read that changes nothing. The refresh
+	// time moves, since the file was confirmed current.
+	before := r.Current()
 	later := time.Now().Add(time.Second)
 	if err := os.Chtimes(path, later, later); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(time.Minute)
 	r.pollOnce()
-	if calls := rec.take(); len(calls) != 0 {
-		t.Errorf("touched file: got OnReload %v, want none", calls)
+	if calls := rec.take(); len(calls) != 1 || calls[0] != (reload{SourceNodesFile, 2, nil}) {
+		t.Errorf("touched file: got OnReload %v, want one success with 2", calls)
+	}
+	if r.Current() != before {
+		t.Errorf("touched file: the Set was rebuilt, want it kept")
 	}
 	if got := r.LastRefresh(); !got.Equal(now) {
 		t.Errorf("LastRefresh after a touch: got %v, want %v", got, now)
