@@ -2,6 +2,7 @@ package ss58
 
 import (
 	"fmt"
+	"math/bits"
 
 	"github.com/mr-tron/base58"
 	"golang.org/x/crypto/blake2b"
@@ -24,12 +25,11 @@ const (
 	// 58^50 > 2^288. Longer input cannot be an address and is refused before
 	// any arithmetic, which keeps the cost of hostile input bounded.
 	maxEncoded = 50
-	// limbs is the number of 32-bit words of the decoding accumulator; 10
+	// limbs is the number of 64-bit words of the decoding accumulator; 5
 	// words hold any 50-digit base58 number (58^50 < 2^320).
-	limbs = 10
-	// group digits are folded into the accumulator at a time; 58^5 < 2^32.
-	group    = 5
-	groupMul = 58 * 58 * 58 * 58 * 58
+	limbs = 5
+	// group digits are folded into the accumulator at a time; 58^10 < 2^64.
+	group = 10
 )
 
 var checksumPrefix = [7]byte{'S', 'S', '5', '8', 'P', 'R', 'E'}
@@ -112,35 +112,39 @@ func base58Decode[S string | []byte](addr S, dst *[maxDecoded]byte) (int, error)
 		zeros++
 	}
 
-	var acc [limbs]uint32 // little-endian words
-	var chunk, mul uint64 = 0, 1
-	for i := zeros; i < len(addr); i++ {
-		v := base58Digit[addr[i]]
-		if v == 0xff {
-			return 0, fmt.Errorf("decoding ss58 address: %w %q at index %d", ErrAlphabet, addr[i], i)
-		}
-		chunk = chunk*58 + uint64(v)
-		mul *= 58
-		if mul == groupMul || i == len(addr)-1 {
-			carry := chunk
-			for j := range acc {
-				t := uint64(acc[j])*mul + carry
-				acc[j] = uint32(t)
-				carry = t >> 32
+	// Fold the digits into acc a group at a time; the first group takes the
+	// remainder so the others are full.
+	var acc [limbs]uint64 // little-endian words
+	i := zeros
+	next := zeros + (len(addr)-zeros)%group
+	if next == zeros {
+		next += group
+	}
+	for i < len(addr) {
+		var chunk, mul uint64 = 0, 1
+		for ; i < next; i++ {
+			v := base58Digit[addr[i]]
+			if v == 0xff {
+				return 0, fmt.Errorf("decoding ss58 address: %w %q at index %d", ErrAlphabet, addr[i], i)
 			}
-			chunk, mul = 0, 1
+			chunk = chunk*58 + uint64(v)
+			mul *= 58
 		}
+		carry := chunk
+		for j := range acc {
+			hi, lo := bits.Mul64(acc[j], mul)
+			lo, c := bits.Add64(lo, carry, 0)
+			acc[j] = lo
+			carry = hi + c
+		}
+		next += group
 	}
 
 	// Length of the number without its leading zero bytes.
 	numLen := 0
 	for j := limbs - 1; j >= 0; j-- {
 		if w := acc[j]; w != 0 {
-			numLen = 4*j + 4
-			for w>>24 == 0 {
-				w <<= 8
-				numLen--
-			}
+			numLen = 8*j + 8 - bits.LeadingZeros64(w)/8
 			break
 		}
 	}
@@ -151,7 +155,7 @@ func base58Decode[S string | []byte](addr S, dst *[maxDecoded]byte) (int, error)
 	// numLen <= maxDecoded, so the number fits in the top words of acc that
 	// land in dst; bytes of dst above it stay zero for the leading '1's.
 	for k := 0; k < numLen; k++ {
-		dst[maxDecoded-1-k] = byte(acc[k/4] >> (8 * (k % 4)))
+		dst[maxDecoded-1-k] = byte(acc[k/8] >> (8 * (k % 8)))
 	}
 	return n, nil
 }
