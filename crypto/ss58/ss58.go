@@ -152,8 +152,8 @@ func base58Decode[S string | []byte](addr S, dst *[maxDecoded]byte) (int, error)
 	if n != minDecoded && n != maxDecoded {
 		return 0, fmt.Errorf("decoding ss58 address: %w: %d bytes", ErrLength, n)
 	}
-	// numLen <= maxDecoded, so the number fits in the top words of acc that
-	// land in dst; bytes of dst above it stay zero for the leading '1's.
+	// The number's bytes fill the tail of dst; the zero bytes before them
+	// are the ones the leading '1's stand for.
 	for k := 0; k < numLen; k++ {
 		dst[maxDecoded-1-k] = byte(acc[k/8] >> (8 * (k % 8)))
 	}
