@@ -59,8 +59,8 @@ func (r Response) String() string {
 }
 
 // Route is one entry of the route table. Path is an exact path, a prefix
-// ending in "/*" (which also matches the prefix itself without the slash),
-// or "*" for everything.
+// ending in "/*" (matching every path that starts with the part before the
+// "*"), or "*" for everything.
 type Route struct {
 	Path     string
 	Mode     Mode
@@ -72,7 +72,6 @@ type route struct {
 	Route
 	exact  string // set for exact paths
 	prefix string // set for "/x/*": "/x/"
-	bare   string // "/x" for "/x/*", which matches too
 	all    bool   // "*"
 	label  string // the metric label: the configured path, or "default"
 }
@@ -93,7 +92,6 @@ func newRouteTable(rs []Route, def Route) *routeTable {
 			c.all = true
 		case strings.HasSuffix(r.Path, "/*"):
 			c.prefix = strings.TrimSuffix(r.Path, "*")
-			c.bare = strings.TrimSuffix(r.Path, "/*")
 		default:
 			c.exact = r.Path
 		}
@@ -111,9 +109,6 @@ func (t *routeTable) match(path []byte) *route {
 			return r
 		case r.prefix != "":
 			if len(path) >= len(r.prefix) && string(path[:len(r.prefix)]) == r.prefix {
-				return r
-			}
-			if string(path) == r.bare {
 				return r
 			}
 		case string(path) == r.exact:

@@ -273,7 +273,7 @@ func restoreKeys(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, 
 	}
 	log.Info("key snapshot loaded", "path", c.PersistFile, "keys", n)
 	plog := log.With("component", "keystore")
-	return keystore.NewPersister(store, keystore.PersistOptions{
+	p, err := keystore.NewPersister(store, keystore.PersistOptions{
 		Path:     c.PersistFile,
 		Key:      key,
 		Interval: c.PersistInterval,
@@ -282,7 +282,11 @@ func restoreKeys(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, 
 			plog.Error("saving the key snapshot", "err", err)
 		},
 		OnSaved: func(int) { m.SnapshotSaved(time.Now(), nil) },
-	}), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	return p, nil
 }
 
 func proxyMode(m config.Mode) proxy.Mode {
