@@ -5,7 +5,7 @@
 GO ?= go
 FUZZTIME ?= 4s
 
-test: vet unit fuzz-smoke build-static
+test: vet build-static fuzz-smoke unit
 
 vet:
 	$(GO) vet ./...
