@@ -138,6 +138,19 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		}
 		h.accessLog(ctx, label, code, start)
 	}()
+	switch {
+	case badFraming(&ctx.Request):
+		label, code = "invalid_http", CodeBadRequest
+		h.opts.Metrics.Request(label, string(code), time.Since(start))
+		writeError(ctx, code)
+		ctx.SetConnectionClose()
+		return
+	case !allowedMethod(ctx.Method()):
+		label, code = "invalid_http", CodeMethodNotAllowed
+		h.opts.Metrics.Request(label, string(code), time.Since(start))
+		writeError(ctx, code)
+		return
+	}
 	switch string(ctx.Path()) {
 	case "/public-encryption-key":
 		label = "public_key"
