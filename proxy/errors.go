@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -135,6 +136,10 @@ var errorBodies = func() map[Code][]byte {
 	return m
 }()
 
+// retryAfterKey holds, in the request's user values, how long a refused
+// client should wait (a time.Duration), for the Retry-After header.
+const retryAfterKey = "fibergate.retry_after"
+
 // writeError answers ctx with the status and JSON body of code, replacing
 // anything already set on the response.
 func writeError(ctx *fasthttp.RequestCtx, code Code) {
@@ -142,7 +147,11 @@ func writeError(ctx *fasthttp.RequestCtx, code Code) {
 	ctx.SetStatusCode(code.status())
 	ctx.SetContentType("application/json")
 	if code == CodeRateLimited || code == CodeNonceCapacity {
-		ctx.Response.Header.Set("Retry-After", "1")
+		secs := int64(1)
+		if d, ok := ctx.UserValue(retryAfterKey).(time.Duration); ok && d > time.Second {
+			secs = int64((d + time.Second - 1) / time.Second)
+		}
+		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	ctx.SetBody(errorBodies[code])
 }

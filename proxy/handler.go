@@ -15,6 +15,7 @@ import (
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/signature"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -28,6 +29,7 @@ type Handler struct {
 	opts      Options
 	routes    *routeTable
 	ids       *identityCache
+	limits    *limiter
 	upstream  *fasthttp.HostClient
 	upHost    string
 	pubKeyPEM string // JSON-quoted SPKI PEM, for /public-encryption-key
@@ -94,6 +96,7 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{
 		opts:      opts,
 		routes:    newRouteTable(opts.Routes, opts.Default),
+		limits:    newLimiter(opts.Limits),
 		ids:       newIdentityCache(signature.Options{AllowEd25519: opts.AllowEd25519}, DefaultIdentityCache),
 		upHost:    u.Host,
 		minerSS58: []byte(ss58.Encode(opts.MinerHotkey, ss58.Bittensor)),
@@ -125,10 +128,11 @@ func (h *Handler) Close() { h.upstream.CloseIdleConnections() }
 
 // Serve is the fasthttp request handler.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	start := time.Now() // for durations
-	now := h.opts.Now() // the protocol clock (tests move it)
-	label := "handshake"
+	start := time.Now() // real time: durations and rate limits
+	now := h.opts.Now() // the protocol clock: nonces, tokens, keys
+	var label string
 	var code Code
+	handshake, closeConn := false, false
 	defer func() {
 		if p := recover(); p != nil {
 			h.opts.Metrics.Panic()
@@ -140,40 +144,44 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}()
 	switch {
 	case badFraming(&ctx.Request):
-		label, code = "invalid_http", CodeBadRequest
-		h.opts.Metrics.Request(label, string(code), time.Since(start))
-		writeError(ctx, code)
-		ctx.SetConnectionClose()
-		return
+		label, code, closeConn = "invalid_http", CodeBadRequest, true
 	case !allowedMethod(ctx.Method()):
 		label, code = "invalid_http", CodeMethodNotAllowed
-		h.opts.Metrics.Request(label, string(code), time.Since(start))
-		writeError(ctx, code)
-		return
-	}
-	switch string(ctx.Path()) {
-	case "/public-encryption-key":
-		label = "public_key"
-		code = h.publicKey(ctx, now)
-	case "/exchange-symmetric-key":
-		code = h.exchange(ctx, now)
-		result := string(code)
-		if code == "" {
-			result = "ok"
-		}
-		h.opts.Metrics.Handshake(result, time.Since(start))
 	default:
-		r := h.routes.match(ctx.Path())
-		label = r.label
-		code = h.proxy(ctx, r, now)
-		result := string(code)
-		if code == "" {
-			result = "ok"
+		code = h.limits.admit(ctx, start)
+		switch string(ctx.Path()) {
+		case "/public-encryption-key":
+			label = "public_key"
+			if code == "" {
+				code = h.publicKey(ctx, now)
+			}
+		case "/exchange-symmetric-key":
+			label, handshake = "handshake", true
+			if code == "" {
+				code = h.exchange(ctx, now, start)
+			}
+		default:
+			r := h.routes.match(ctx.Path())
+			label = r.label
+			if code == "" {
+				code = h.proxy(ctx, r, now, start)
+			}
 		}
-		h.opts.Metrics.Request(r.label, result, time.Since(start))
+	}
+	result := string(code)
+	if code == "" {
+		result = metrics.ResultOK
+	}
+	if handshake {
+		h.opts.Metrics.Handshake(result, time.Since(start))
+	} else {
+		h.opts.Metrics.Request(label, result, time.Since(start))
 	}
 	if code != "" {
 		writeError(ctx, code)
+		if closeConn {
+			ctx.SetConnectionClose()
+		}
 	}
 }
 

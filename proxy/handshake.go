@@ -16,7 +16,7 @@ var exchangeOK = []byte(`{"status":"Symmetric key exchanged successfully"}`)
 
 // exchange handles POST /exchange-symmetric-key in Fiber 2.x's header form,
 // or in the earlier form that carries everything in the body.
-func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now time.Time) Code {
+func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now, real time.Time) Code {
 	if !ctx.IsPost() {
 		return CodeMethodNotAllowed
 	}
@@ -26,7 +26,7 @@ func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now time.Time) Code {
 		return CodeDuplicateHeader
 	}
 	if len(fh.validator) == 0 && len(fh.legacyKey) > 0 {
-		return h.legacyExchange(ctx, &fh, now)
+		return h.legacyExchange(ctx, &fh, now, real)
 	}
 	if len(fh.validator) == 0 || len(fh.miner) == 0 || len(fh.nonce) == 0 ||
 		len(fh.signature) == 0 || len(fh.uuid) == 0 {
@@ -37,6 +37,9 @@ func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now time.Time) Code {
 	}
 	c, code := h.authenticate(&fh, now, fh.uuid)
 	if code != "" {
+		return code
+	}
+	if code := h.limits.handshake(ctx, c.id.pub, real); code != "" {
 		return code
 	}
 	var body struct {

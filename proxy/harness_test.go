@@ -176,6 +176,7 @@ type gateOptions struct {
 	maxBody    int
 	timeout    time.Duration
 	now        time.Time
+	limits     proxy.RateLimits
 }
 
 var (
@@ -237,6 +238,7 @@ func startGate(t *testing.T, o gateOptions) *gate {
 		MaxBody:         o.maxBody,
 		Metrics:         m,
 		Now:             clk.Now,
+		Limits:          o.limits,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ const maxLegacyNonce = 256
 // timestamp and nonce; the hotkey header names the validator; the signature
 // (a header, or a body field) covers the body as canonical JSON. The checks
 // are those of the 2.x form: stake, window and replay, signature, key.
-func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now time.Time) Code {
+func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now, real time.Time) Code {
 	dec := json.NewDecoder(bytes.NewReader(ctx.Request.Body()))
 	dec.UseNumber()
 	var body map[string]any
@@ -87,6 +87,9 @@ func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now
 	}
 	if err := h.opts.Nonces.Remember(nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, []byte(n), ts, now.UnixNano()); err != nil {
 		return nonceCode(err, false)
+	}
+	if code := h.limits.handshake(ctx, id.pub, real); code != "" {
+		return code
 	}
 	return h.storeKey(ctx, caller{id: id, stake: stake}, uuid, wrapped, now)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/ratelimit"
 )
 
 // Defaults for Options fields left zero.
@@ -62,4 +63,21 @@ type Options struct {
 	Now func() time.Time
 	// Rand supplies IVs for encrypted responses; nil means crypto/rand.
 	Rand io.Reader
+	// Limits are the rate limits; the zero value limits nothing.
+	Limits RateLimits
+}
+
+// RateLimits bound how fast requests are served. Each limit with a zero
+// rate is off. Refusals are 429 rate_limited with Retry-After.
+type RateLimits struct {
+	// Global limits all requests together.
+	Global ratelimit.Rate
+	// PerIP limits each client address, before any signature is checked:
+	// it is what stops one source from burning CPU on forged signatures.
+	PerIP ratelimit.Rate
+	// PerValidator limits each verified validator's proxied requests.
+	PerValidator ratelimit.Rate
+	// HandshakesPerValidator limits each verified validator's key
+	// exchanges, each of which costs an RSA decryption.
+	HandshakesPerValidator ratelimit.Rate
 }

@@ -23,7 +23,7 @@ var emptySHA256 = func() []byte {
 }()
 
 // proxy applies route r to a request for an upstream path.
-func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, now time.Time) Code {
+func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, now, real time.Time) Code {
 	switch r.Mode {
 	case ModeDeny:
 		return CodeNotFound
@@ -39,9 +39,9 @@ func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, now time.Time) Code 
 		return CodeMissingHeader
 	}
 	if r.Mode == ModeSigned {
-		return h.signed(ctx, r, &fh, now)
+		return h.signed(ctx, r, &fh, now, real)
 	}
-	return h.encrypted(ctx, r, &fh, now)
+	return h.encrypted(ctx, r, &fh, now, real)
 }
 
 // hasBody reports whether the method carries a body to decrypt.
@@ -51,7 +51,7 @@ func hasBody(ctx *fasthttp.RequestCtx) bool {
 
 // encrypted handles an encrypted-mode request: signed headers over the
 // key uuid, a Fernet body under that key, fresh token and inner nonce.
-func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, now time.Time) Code {
+func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, now, real time.Time) Code {
 	if len(fh.uuid) == 0 {
 		return CodeMissingHeader
 	}
@@ -60,6 +60,9 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	}
 	c, code := h.authenticate(fh, now, fh.uuid)
 	if code != "" {
+		return code
+	}
+	if code := h.limits.validator(ctx, c.id.pub, real); code != "" {
 		return code
 	}
 	entry, haveKey := h.opts.Keys.Get(c.id.pub, fh.uuid, now)
@@ -124,7 +127,7 @@ func (h *Handler) open(entry *keystore.Entry, token, dst []byte, c caller, now t
 
 // signed handles Fiber 2.x's light mode: the signature covers the SHA-256
 // of the raw body; a GET (2.4) signs "{nonce}:{miner}" alone.
-func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, now time.Time) Code {
+func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, now, real time.Time) Code {
 	body := ctx.Request.Body()
 	var code Code
 	var c caller
@@ -137,6 +140,9 @@ func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, n
 		c, code = h.authenticate(fh, now, hexSum[:])
 	}
 	if code != "" {
+		return code
+	}
+	if code := h.limits.validator(ctx, c.id.pub, real); code != "" {
 		return code
 	}
 	return h.forward(ctx, r, upstreamCall{caller: c, body: body, keepType: true})
