@@ -27,6 +27,7 @@ const (
 	DefaultWriteTimeout             = 10 * time.Minute
 	DefaultIdleTimeout              = 120 * time.Second
 	DefaultMaxConns                 = 10000
+	DefaultMaxConnsPerIP            = 256
 	DefaultShutdownGrace            = 30 * time.Second
 	DefaultLogLevel                 = LogInfo
 	DefaultLogFormat                = LogText
@@ -64,6 +65,8 @@ type Config struct {
 	Default Policy `yaml:"default"`
 	// Limits bound sizes, timeouts and connections on the validator side.
 	Limits Limits `yaml:"limits"`
+	// RateLimits bound how fast requests are served; 429 above.
+	RateLimits RateLimits `yaml:"rate_limits"`
 	// ShutdownGrace is how long in-flight requests may run after a stop
 	// signal before connections are closed. 0 closes at once. Default 30s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
@@ -81,7 +84,8 @@ type Upstream struct {
 	// port, no path, query or credentials. Default "http://127.0.0.1:9000".
 	URL string `yaml:"url"`
 	// Timeout bounds one upstream request from connect to the end of the
-	// response headers. Default 60s.
+	// response body, a streamed body included: raise it for streams that
+	// run longer. Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxConns is the number of pooled keep-alive connections to the app.
 	// Default 512.
@@ -208,6 +212,36 @@ type Limits struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// MaxConns caps concurrent validator connections. Default 10000.
 	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerIP caps concurrent connections from one client address;
+	// 0 means no cap. Default 256.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+}
+
+// RateLimits bound how fast fibergate serves. Each limit is a sustained
+// rate per second and a burst; a per_second of 0 turns that limit off.
+// Refused requests get 429 rate_limited with Retry-After.
+type RateLimits struct {
+	// Global limits all requests together. Default off.
+	Global Rate `yaml:"global"`
+	// PerIP limits each client address before any signature is checked,
+	// so one source cannot burn CPU on forged signatures. Turn it off when
+	// every request arrives through one load balancer. Default 500/s,
+	// burst 1000.
+	PerIP Rate `yaml:"per_ip"`
+	// PerValidator limits each verified validator's proxied requests.
+	// Default 200/s, burst 400.
+	PerValidator Rate `yaml:"per_validator"`
+	// HandshakesPerValidator limits each verified validator's key
+	// exchanges (each costs an RSA decryption). Default 1/s, burst 10.
+	HandshakesPerValidator Rate `yaml:"handshakes_per_validator"`
+}
+
+// Rate is a sustained rate with a burst allowance.
+type Rate struct {
+	// PerSecond is the sustained rate; 0 means unlimited.
+	PerSecond float64 `yaml:"per_second"`
+	// Burst is how many may come at once; at least 1 when PerSecond > 0.
+	Burst int `yaml:"burst"`
 }
 
 // Log configures the process log.
@@ -246,12 +280,18 @@ func defaults() Config {
 		},
 		Default: Policy{Mode: DefaultMode, Response: DefaultResponse},
 		Limits: Limits{
-			MaxBody:      DefaultMaxBody,
-			MaxHeader:    DefaultMaxHeader,
-			ReadTimeout:  DefaultReadTimeout,
-			WriteTimeout: DefaultWriteTimeout,
-			IdleTimeout:  DefaultIdleTimeout,
-			MaxConns:     DefaultMaxConns,
+			MaxBody:       DefaultMaxBody,
+			MaxHeader:     DefaultMaxHeader,
+			ReadTimeout:   DefaultReadTimeout,
+			WriteTimeout:  DefaultWriteTimeout,
+			IdleTimeout:   DefaultIdleTimeout,
+			MaxConns:      DefaultMaxConns,
+			MaxConnsPerIP: DefaultMaxConnsPerIP,
+		},
+		RateLimits: RateLimits{
+			PerIP:                  Rate{PerSecond: 500, Burst: 1000},
+			PerValidator:           Rate{PerSecond: 200, Burst: 400},
+			HandshakesPerValidator: Rate{PerSecond: 1, Burst: 10},
 		},
 		ShutdownGrace: DefaultShutdownGrace,
 		Log:           Log{Level: DefaultLogLevel, Format: DefaultLogFormat},

@@ -94,9 +94,14 @@ func TestDefaults(t *testing.T) {
 			Static:        []StaticValidator{{Hotkey: alice, Stake: 5000}},
 			NodesFilePoll: 5 * time.Second,
 		},
-		Keystore:      Keystore{PersistInterval: 30 * time.Second, StorageKeyEnv: "FIBERGATE_STORAGE_KEY"},
-		Default:       Policy{Mode: ModeEncrypted, Response: ResponseAuto},
-		Limits:        Limits{MaxBody: 10 << 20, MaxHeader: 16 << 10, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: 120 * time.Second, MaxConns: 10000},
+		Keystore: Keystore{PersistInterval: 30 * time.Second, StorageKeyEnv: "FIBERGATE_STORAGE_KEY"},
+		Default:  Policy{Mode: ModeEncrypted, Response: ResponseAuto},
+		Limits:   Limits{MaxBody: 10 << 20, MaxHeader: 16 << 10, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: 120 * time.Second, MaxConns: 10000, MaxConnsPerIP: 256},
+		RateLimits: RateLimits{
+			PerIP:                  Rate{PerSecond: 500, Burst: 1000},
+			PerValidator:           Rate{PerSecond: 200, Burst: 400},
+			HandshakesPerValidator: Rate{PerSecond: 1, Burst: 10},
+		},
 		ShutdownGrace: 30 * time.Second,
 		Log:           Log{Level: LogInfo, Format: LogText},
 	}
@@ -630,7 +635,8 @@ func TestEnvNames(t *testing.T) {
 			continue
 		}
 		switch p {
-		case "upstream", "miner", "handshake", "validators", "keystore", "routes", "default", "limits", "log", "validators.static":
+		case "upstream", "miner", "handshake", "validators", "keystore", "routes", "default", "limits", "log", "validators.static",
+			"rate_limits", "rate_limits.global", "rate_limits.per_ip", "rate_limits.per_validator", "rate_limits.handshakes_per_validator":
 			continue
 		}
 		scalars++
@@ -832,4 +838,28 @@ func TestMarshalRoundTrip(t *testing.T) {
 			t.Errorf("round trip (-want +got)\n%s\n%s", diff, out)
 		}
 	}
+}
+
+func TestRateLimits(t *testing.T) {
+	c := mustParse(t, withBase(
+		"rate_limits:",
+		"  global: {per_second: 5000, burst: 10000}",
+		"  per_ip: {per_second: 0}",
+	), []string{"FIBERGATE_RATE_LIMITS_PER_VALIDATOR_BURST=50"})
+	if c.RateLimits.Global != (Rate{PerSecond: 5000, Burst: 10000}) || c.RateLimits.PerIP.PerSecond != 0 || c.RateLimits.PerValidator.Burst != 50 {
+		t.Errorf("got %+v", c.RateLimits)
+	}
+	n := len(base)
+	_, err := Parse(withBase(
+		"rate_limits:",
+		"  per_validator: {per_second: -1, burst: 5}",
+		"  handshakes_per_validator: {per_second: 2, burst: 0}",
+		"limits:",
+		"  max_conns_per_ip: -3",
+	), "config.yaml", nil)
+	checkProblems(t, err, []wantProblem{
+		{"rate_limits.per_validator.per_second", n + 2, "", "-1", "0 (off) or a positive number"},
+		{"rate_limits.handshakes_per_validator.burst", n + 3, "", "0", "at least 1"},
+		{"limits.max_conns_per_ip", n + 5, "", "-3", "0 (no cap) or more"},
+	})
 }

@@ -144,6 +144,25 @@ func (k *checker) validate() {
 	k.positiveDuration("limits.write_timeout", l.WriteTimeout)
 	k.positiveDuration("limits.idle_timeout", l.IdleTimeout)
 	k.atLeastOne("limits.max_conns", l.MaxConns)
+	if l.MaxConnsPerIP < 0 {
+		k.add("limits.max_conns_per_ip", strconv.Itoa(l.MaxConnsPerIP), "must be 0 (no cap) or more")
+	}
+	for _, r := range []struct {
+		key string
+		r   Rate
+	}{
+		{"rate_limits.global", c.RateLimits.Global},
+		{"rate_limits.per_ip", c.RateLimits.PerIP},
+		{"rate_limits.per_validator", c.RateLimits.PerValidator},
+		{"rate_limits.handshakes_per_validator", c.RateLimits.HandshakesPerValidator},
+	} {
+		if !(r.r.PerSecond >= 0) || math.IsInf(r.r.PerSecond, 0) {
+			k.add(r.key+".per_second", strconv.FormatFloat(r.r.PerSecond, 'g', -1, 64), "must be 0 (off) or a positive number")
+		}
+		if r.r.PerSecond > 0 && r.r.Burst < 1 {
+			k.add(r.key+".burst", strconv.Itoa(r.r.Burst), "must be at least 1 when per_second is set")
+		}
+	}
 
 	if c.ShutdownGrace < 0 {
 		k.add("shutdown_grace", formatDuration(c.ShutdownGrace), "must not be negative; 0s closes connections at once")

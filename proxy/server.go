@@ -19,11 +19,12 @@ const (
 
 // ServerOptions are the HTTP-level limits of the validator-facing server.
 type ServerOptions struct {
-	MaxHeader    int           // request line + headers, bytes (431 above)
-	ReadTimeout  time.Duration // to read a whole request, bounding slow clients
-	WriteTimeout time.Duration // to write a response, streams included
-	IdleTimeout  time.Duration // between requests on a kept-alive connection
-	MaxConns     int           // concurrent connections
+	MaxHeader     int           // request line + headers, bytes (431 above)
+	ReadTimeout   time.Duration // to read a whole request, bounding slow clients
+	WriteTimeout  time.Duration // to write a response, streams included
+	IdleTimeout   time.Duration // between requests on a kept-alive connection
+	MaxConns      int           // concurrent connections
+	MaxConnsPerIP int           // concurrent connections from one address; 0: no cap
 }
 
 // NewServer returns the fasthttp server for h with the given limits. Errors
@@ -55,6 +56,7 @@ func (h *Handler) NewServer(o ServerOptions) *fasthttp.Server {
 		WriteTimeout:                 o.WriteTimeout,
 		IdleTimeout:                  o.IdleTimeout,
 		Concurrency:                  o.MaxConns,
+		MaxConnsPerIP:                o.MaxConnsPerIP,
 		DisablePreParseMultipartForm: true,
 		NoDefaultContentType:         true,
 		Logger:                       fasthttpLogger{h},

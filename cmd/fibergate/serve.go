@@ -25,6 +25,7 @@ import (
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
+	"github.com/fibergate/fibergate/ratelimit"
 	"github.com/fibergate/fibergate/validators"
 	"github.com/fibergate/fibergate/wallet"
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,17 +137,24 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		MaxBody:         int(cfg.Limits.MaxBody),
 		Metrics:         m,
 		Logger:          log,
+		Limits: proxy.RateLimits{
+			Global:                 rate(cfg.RateLimits.Global),
+			PerIP:                  rate(cfg.RateLimits.PerIP),
+			PerValidator:           rate(cfg.RateLimits.PerValidator),
+			HandshakesPerValidator: rate(cfg.RateLimits.HandshakesPerValidator),
+		},
 	})
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	srv := h.NewServer(proxy.ServerOptions{
-		MaxHeader:    int(cfg.Limits.MaxHeader),
-		ReadTimeout:  cfg.Limits.ReadTimeout,
-		WriteTimeout: cfg.Limits.WriteTimeout,
-		IdleTimeout:  cfg.Limits.IdleTimeout,
-		MaxConns:     cfg.Limits.MaxConns,
+		MaxHeader:     int(cfg.Limits.MaxHeader),
+		ReadTimeout:   cfg.Limits.ReadTimeout,
+		WriteTimeout:  cfg.Limits.WriteTimeout,
+		IdleTimeout:   cfg.Limits.IdleTimeout,
+		MaxConns:      cfg.Limits.MaxConns,
+		MaxConnsPerIP: cfg.Limits.MaxConnsPerIP,
 	})
 
 	bg, cancelBG := context.WithCancel(context.Background())
@@ -287,6 +295,10 @@ func restoreKeys(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, 
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	return p, nil
+}
+
+func rate(r config.Rate) ratelimit.Rate {
+	return ratelimit.Rate{PerSecond: r.PerSecond, Burst: r.Burst}
 }
 
 func proxyMode(m config.Mode) proxy.Mode {
