@@ -215,6 +215,12 @@ func (d *Decoder) Compact() uint64 {
 	return lo
 }
 
+// CompactU8 reads a Compact<u8>.
+func (d *Decoder) CompactU8() uint8 {
+	lo, _ := d.compact(8, "compact u8")
+	return uint8(lo)
+}
+
 // CompactU16 reads a Compact<u16>.
 func (d *Decoder) CompactU16() uint16 {
 	lo, _ := d.compact(16, "compact u16")
@@ -232,8 +238,8 @@ func (d *Decoder) CompactU128() (lo, hi uint64) {
 	return d.compact(128, "compact u128")
 }
 
-// compact reads a compact integer that must fit in width bits (16, 32, 64
-// or 128) and be in its shortest form.
+// compact reads a compact integer that must fit in width bits (8, 16, 32,
+// 64 or 128) and be in its shortest form.
 func (d *Decoder) compact(width int, what string) (lo, hi uint64) {
 	if d.err != nil {
 		return 0, 0

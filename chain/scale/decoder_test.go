@@ -68,6 +68,8 @@ func TestCompact(t *testing.T) {
 		{"2^64 as u128", "17000000000000000001", 128, 0, 1, nil},
 		{"u128 max", "33ffffffffffffffffffffffffffffffff", 128, 1<<64 - 1, 1<<64 - 1, nil},
 
+		{"u8 max", "fd03", 8, 255, 0, nil},
+		{"256 does not fit u8", "0104", 8, 0, 0, ErrRange},
 		{"65536 does not fit u16", "02000400", 16, 0, 0, ErrRange},
 		{"big mode for u16", "03ffffffff", 16, 0, 0, ErrRange},
 		{"2^32 does not fit u32", "070000000001", 32, 0, 0, ErrRange},
@@ -89,6 +91,8 @@ func TestCompact(t *testing.T) {
 			d := NewDecoder(mustHex(t, tc.in))
 			var lo, hi uint64
 			switch tc.width {
+			case 8:
+				lo = uint64(d.CompactU8())
 			case 16:
 				lo = uint64(d.CompactU16())
 			case 32:
@@ -235,7 +239,7 @@ func FuzzCompact(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		for _, width := range []int{16, 32, 64, 128} {
+		for _, width := range []int{8, 16, 32, 64, 128} {
 			d := NewDecoder(in)
 			lo, hi := d.compact(width, "compact")
 			if d.Err() != nil {
