@@ -2,8 +2,10 @@
 // miner, with their stake, and answers the proxy's question on every
 // request: is this public key a known validator with enough stake? The list
 // combines sources by public key, an operator's static entries winning over
-// Fiber's nodes.json file, and is held as an immutable Set behind an atomic
-// pointer, so lookups take no lock. The nodes file is polled and reloaded
-// when it changes; a file that fails to load leaves the last good list in
-// place.
+// Fiber's nodes.json file, and the file over the metagraph read from a
+// subtensor node; it is held as an immutable Set behind an atomic pointer,
+// so lookups take no lock. The nodes file is polled and reloaded when it
+// changes, the chain is read every few minutes and its last good list kept
+// in a cache file; a source that fails to load leaves its last good list in
+// place, and a chain list too old to trust can be withdrawn.
 package validators

@@ -51,8 +51,13 @@ type Options struct {
 	// success. It is called from Run's or Refresh's goroutine with no lock
 	// held.
 	OnReload func(source string, count int, err error)
-	// Now returns the time recorded as LastRefresh; time.Now when nil.
+	// Now returns the time recorded as LastRefresh, and the clock of the
+	// chain list's age; time.Now when nil.
 	Now func() time.Time
+	// Chain, when set, adds a list read from a subtensor node, below the
+	// nodes file in precedence. OnReload is not called for it; see
+	// ChainOptions.OnEvent.
+	Chain *ChainOptions
 }
 
 // Registry holds the current validator Set and reloads it from its sources.
@@ -62,6 +67,7 @@ type Registry struct {
 	lastRefresh atomic.Int64 // unix nanoseconds of the last good read
 
 	static   []Validator // immutable after New
+	chain    *chainSource
 	path     string
 	poll     time.Duration
 	log      *slog.Logger
@@ -84,7 +90,8 @@ type fileStamp struct {
 }
 
 // New builds a Registry from opts. A bad static entry, or a nodes file that
-// is missing or does not load, is an error.
+// is missing or does not load, is an error. The chain source's cache file
+// is loaded if usable; the chain itself is first read by Run.
 func New(opts Options) (*Registry, error) {
 	r := &Registry{
 		path:     opts.NodesFile,
@@ -119,15 +126,30 @@ func New(opts Options) (*Registry, error) {
 		r.static = append(r.static, Validator{Hotkey: e.Hotkey, PublicKey: pub, Stake: e.Stake, Source: SourceStatic})
 	}
 
-	if r.path != "" {
-		r.mu.Lock()
-		_, err := r.readLocked(true)
-		r.mu.Unlock()
+	cached := false
+	if opts.Chain != nil {
+		cs, err := newChainSource(*opts.Chain)
 		if err != nil {
 			return nil, err
 		}
+		r.chain = cs
+		cached = r.loadChainCache()
+	}
+
+	r.mu.Lock()
+	if r.path != "" {
+		if _, err := r.readLocked(true); err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+	}
+	var chainStatus ChainStatus
+	if r.chain != nil {
+		chainStatus = r.chainStatusLocked(r.now())
+		r.chain.refusing, r.chain.stale = chainStatus.Refusing, chainStatus.Stale
 	}
 	r.publish()
+	r.mu.Unlock()
 	r.lastRefresh.Store(r.now().UnixNano())
 	if r.onReload != nil {
 		r.onReload(SourceStatic, len(r.static), nil)
@@ -135,20 +157,33 @@ func New(opts Options) (*Registry, error) {
 			r.onReload(SourceNodesFile, len(r.file), nil)
 		}
 	}
+	if r.chain != nil {
+		if cached {
+			r.chainEvent(ChainEvent{Kind: ChainLoaded, Status: chainStatus, FromCache: true})
+		} else {
+			r.chainEvent(ChainEvent{Kind: ChainStaleness, Status: chainStatus})
+		}
+	}
 	return r, nil
 }
 
 // publish swaps in a Set built from the current layers, lowest precedence
-// first.
+// first: the chain list (unless withheld as stale), the nodes file, the
+// static entries. r.mu must be held.
 func (r *Registry) publish() {
-	r.set.Store(newSet(r.file, r.static))
+	var chainList []Validator
+	if r.chain != nil && !r.chain.refusing {
+		chainList = r.chain.list
+	}
+	r.set.Store(newSet(chainList, r.file, r.static))
 }
 
 // Current returns the current Set. It never returns nil.
 func (r *Registry) Current() *Set { return r.set.Load() }
 
 // LastRefresh returns when the sources were last read successfully: at New,
-// then at every good read of the nodes file, changed or not.
+// then at every good read of the nodes file, changed or not, and of the
+// chain.
 func (r *Registry) LastRefresh() time.Time {
 	return time.Unix(0, r.lastRefresh.Load())
 }
@@ -172,19 +207,29 @@ func (r *Registry) Check(pub [32]byte, minStake float64) (Validator, error) {
 	return v, nil
 }
 
-// Run polls the nodes file every Options.Poll until ctx is done, reloading
-// it when it changes. With no nodes file it returns at once. It returns
-// nil.
+// Run polls the nodes file every Options.Poll, reloading it when it
+// changes, and reads the chain (see ChainOptions), until ctx is done. With
+// neither source it returns at once. It returns nil.
 func (r *Registry) Run(ctx context.Context) error {
-	if r.path == "" {
-		return nil
+	var wg sync.WaitGroup
+	if r.path != "" {
+		wg.Go(func() { r.pollFile(ctx) })
 	}
+	if r.chain != nil {
+		wg.Go(func() { r.runChain(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// pollFile checks the nodes file every r.poll until ctx is done.
+func (r *Registry) pollFile(ctx context.Context) {
 	t := time.NewTicker(r.poll)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 			r.pollOnce()
 		}
@@ -194,7 +239,7 @@ func (r *Registry) Run(ctx context.Context) error {
 // Refresh reads the nodes file now, whether or not it looks changed, and
 // returns the error that kept the last good list in place, if any. It is
 // meant for an operator's reload signal. With no nodes file it does
-// nothing.
+// nothing. The chain is read by RefreshChain.
 func (r *Registry) Refresh() error {
 	if r.path == "" {
 		return nil

@@ -7,13 +7,15 @@ import (
 
 // Sources of validators, from the highest precedence to the lowest. When
 // two sources list the same public key, the higher one's entry is used:
-// the operator's static word over the nodes file. A chain source would
-// rank below the nodes file.
+// the operator's static word over the nodes file, and the nodes file over
+// the chain.
 const (
 	// SourceStatic is the list given in the config file.
 	SourceStatic = "static"
 	// SourceNodesFile is Fiber's nodes.json.
 	SourceNodesFile = "nodes_file"
+	// SourceChain is the list read from a subtensor node.
+	SourceChain = "chain"
 )
 
 // Errors returned by Registry.Check. They are returned as they are, never
@@ -35,8 +37,8 @@ type Validator struct {
 	PublicKey [32]byte
 	// Stake is the validator's stake as the source gives it.
 	Stake float64
-	// Source is the source the entry came from: SourceStatic or
-	// SourceNodesFile.
+	// Source is the source the entry came from: SourceStatic,
+	// SourceNodesFile or SourceChain.
 	Source string
 }
 
