@@ -372,7 +372,9 @@ fibergate is up on %[1]s with the demo app behind it. In another terminal, talk 
   go run ./cmd/fibergate client post --url http://%[1]s --miner %[2]s --seed %[3]s --path /echo --data '{"prompt":"hello"}'
   go run ./cmd/fibergate client stream --url http://%[1]s --miner %[2]s --seed %[3]s --path /stream/tokens --data '{"lines":5}'
 
-Metrics: curl -s http://%[4]s/metrics | grep ^fibergate_
-
-`, addr, miner, demoValidatorSeed, adminAddr)
+`, addr, miner, demoValidatorSeed)
+	// An empty admin_listen disables /metrics; point nowhere then.
+	if adminAddr != "" {
+		fmt.Fprintf(w, "Metrics: curl -s http://%s/metrics | grep ^fibergate_\n\n", adminAddr)
+	}
 }
