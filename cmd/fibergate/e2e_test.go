@@ -451,6 +451,11 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no key snapshot after shutdown: %v", err)
 	}
+	if st, err := os.Stat(snap); err != nil {
+		t.Error(err)
+	} else if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Errorf("snapshot file mode: got %04o, want 0600", perm)
+	}
 	raw := key.Raw()
 	for name, form := range map[string][]byte{
 		"raw":                   raw[:],
