@@ -17,6 +17,12 @@ const (
 	DefaultNonceWindow              = 120 * time.Second
 	DefaultMinStake                 = 1000.0
 	DefaultNodesFilePoll            = 5 * time.Second
+	DefaultChainRefresh             = 5 * time.Minute
+	DefaultChainStaleAfter          = 30 * time.Minute
+	DefaultChainTimeout             = 30 * time.Second
+	DefaultChainStale               = StaleRefuse
+	DefaultChainStake               = StakeFiber21
+	DefaultChainCacheName           = "chain-nodes.json"
 	DefaultPersistInterval          = 30 * time.Second
 	DefaultStorageKeyEnv            = "FIBERGATE_STORAGE_KEY"
 	DefaultMode                     = ModeEncrypted
@@ -139,6 +145,47 @@ type Validators struct {
 	// NodesFilePoll is how often NodesFile is checked for changes.
 	// Default 5s.
 	NodesFilePoll time.Duration `yaml:"nodes_file_poll"`
+	// Chain reads the validators from a subtensor node. It ranks below
+	// NodesFile and Static: an entry there wins over the same hotkey here.
+	Chain Chain `yaml:"chain"`
+}
+
+// Chain configures reading the subnet's metagraph from a subtensor node
+// over JSON-RPC. It is off while URL is empty.
+type Chain struct {
+	// URL is the node's JSON-RPC endpoint: ws://, wss://, http:// or
+	// https://. Empty turns the chain source off. Default empty.
+	URL string `yaml:"url"`
+	// NetUID is the subnet, 0 to 65535. Required with URL.
+	NetUID int `yaml:"netuid"`
+	// Stake says which number is a validator's stake: fiber_2_1 (the sum
+	// of get_neurons_lite's stake entries: under dTAO, the hotkey's own
+	// alpha) or fiber_2_5 (get_metagraph's total_stake: alpha plus
+	// TAO-weighted stake, after delegation). min_stake is compared with
+	// it. Default fiber_2_1.
+	Stake StakeRule `yaml:"stake"`
+	// Refresh is how often the metagraph is read; a failed read is retried
+	// sooner, with backoff. Default 5m, as in Fiber.
+	Refresh time.Duration `yaml:"refresh"`
+	// StaleAfter is how old the last good list may grow, while reads fail,
+	// before Stale applies. Longer than Refresh. Default 30m.
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// Stale is what happens then: refuse (validators known only from the
+	// chain are refused, /readyz answers 503) or serve (the last good list
+	// stays in use). Default refuse.
+	Stale StalePolicy `yaml:"stale"`
+	// Timeout bounds one read of the chain, every call included.
+	// Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// CacheFile is where the last good list is kept, as Fiber's
+	// nodes.json, and read at start. Default: chain-nodes.json beside
+	// keystore.persist_file when that is set, else none. A leading ~ is
+	// the home directory.
+	CacheFile string `yaml:"cache_file"`
+	// AllowNewerRuntime reads a runtime newer than the newest one whose
+	// layout fibergate knows with that layout, instead of refusing it.
+	// Default false.
+	AllowNewerRuntime bool `yaml:"allow_newer_runtime"`
 }
 
 // StaticValidator is one validator listed in the config file. Both keys are
@@ -273,6 +320,13 @@ func defaults() Config {
 		Validators: Validators{
 			MinStake:      DefaultMinStake,
 			NodesFilePoll: DefaultNodesFilePoll,
+			Chain: Chain{
+				Stake:      DefaultChainStake,
+				Refresh:    DefaultChainRefresh,
+				StaleAfter: DefaultChainStaleAfter,
+				Stale:      DefaultChainStale,
+				Timeout:    DefaultChainTimeout,
+			},
 		},
 		Keystore: Keystore{
 			PersistInterval: DefaultPersistInterval,

@@ -93,6 +93,7 @@ func TestDefaults(t *testing.T) {
 			MinStake:      1000,
 			Static:        []StaticValidator{{Hotkey: alice, Stake: 5000}},
 			NodesFilePoll: 5 * time.Second,
+			Chain:         Chain{Stake: StakeFiber21, Refresh: 5 * time.Minute, StaleAfter: 30 * time.Minute, Stale: StaleRefuse, Timeout: 30 * time.Second},
 		},
 		Keystore: Keystore{PersistInterval: 30 * time.Second, StorageKeyEnv: "FIBERGATE_STORAGE_KEY"},
 		Default:  Policy{Mode: ModeEncrypted, Response: ResponseAuto},
@@ -322,6 +323,34 @@ func TestBadValues(t *testing.T) {
 		// Paths.
 		{"tilde user", doc(base[0], "validators:", "  nodes_file: ~root/nodes.json"),
 			[]string{"HOME=/home/m"}, []wantProblem{{"validators.nodes_file", 3, "", "~root/nodes.json", "only ~ and ~/"}}},
+		// The chain source.
+		{"chain url scheme", chainDoc(`{url: "tcp://node:9944", netuid: 1}`),
+			nil, []wantProblem{{"validators.chain.url", 4, "", "tcp://node:9944", "ws://, wss://, http:// or https://"}}},
+		{"chain url without host", chainDoc(`{url: "ws://", netuid: 1}`),
+			nil, []wantProblem{{"validators.chain.url", 4, "", "ws://", "JSON-RPC endpoint of a subtensor node"}}},
+		{"chain url bad port", chainDoc(`{url: "ws://node:99999", netuid: 1}`),
+			nil, []wantProblem{{"validators.chain.url", 4, "", "ws://node:99999", "1 to 65535"}}},
+		{"chain netuid missing", chainDoc(`{url: "ws://node:9944"}`),
+			nil, []wantProblem{{"validators.chain.netuid", 4, "", "", "required with validators.chain.url"}}},
+		{"chain netuid too large", chainDoc(`{url: "ws://node:9944", netuid: 65536}`),
+			nil, []wantProblem{{"validators.chain.netuid", 4, "", "65536", "0 to 65535"}}},
+		{"chain netuid negative", chainDoc(`{url: "ws://node:9944", netuid: -1}`),
+			nil, []wantProblem{{"validators.chain.netuid", 4, "", "-1", "0 to 65535"}}},
+		{"chain stale policy", chainDoc(`{url: "ws://node:9944", netuid: 1, stale: sometimes}`),
+			nil, []wantProblem{{"validators.chain.stale", 4, "", "sometimes", "refuse or serve"}}},
+		{"chain stake rule", chainDoc(`{url: "ws://node:9944", netuid: 1, stake: alpha}`),
+			nil, []wantProblem{{"validators.chain.stake", 4, "", "alpha", "fiber_2_1"}}},
+		{"chain stale_after not after refresh", chainDoc(`{url: "ws://node:9944", netuid: 1, refresh: 10m, stale_after: 10m}`),
+			nil, []wantProblem{{"validators.chain.stale_after", 4, "", "10m", "longer than validators.chain.refresh (10m)"}}},
+		{"chain refresh zero", chainDoc(`{url: "ws://node:9944", netuid: 1, refresh: 0s}`),
+			nil, []wantProblem{{"validators.chain.refresh", 4, "", "0s", "more than 0"}}},
+		{"chain timeout negative", chainDoc(`{url: "ws://node:9944", netuid: 1, timeout: -1s}`),
+			nil, []wantProblem{{"validators.chain.timeout", 4, "", "-1s", "more than 0"}}},
+		{"chain cache is the nodes file", doc(base[0], "validators:", "  nodes_file: /n.json", `  chain: {url: "ws://node:9944", netuid: 1, cache_file: /n.json}`),
+			nil, []wantProblem{{"validators.chain.cache_file", 4, "", "/n.json", "must differ from validators.nodes_file"}}},
+		{"chain cache tilde user", chainDoc(`{url: "ws://node:9944", netuid: 1, cache_file: ~root/c.json}`),
+			[]string{"HOME=/home/m"}, []wantProblem{{"validators.chain.cache_file", 4, "", "~root/c.json", "only ~ and ~/"}}},
+
 		{"tilde without HOME", withBase("handshake: {rsa_key_file: ~/k.pem}"),
 			nil, []wantProblem{{"handshake.rsa_key_file", 3, "", "~/k.pem", "HOME"}}},
 
@@ -377,6 +406,24 @@ func TestGoodValues(t *testing.T) {
 		{"size units", []string{"limits: {max_body: 1 GiB, max_header: 8KB}"}, nil, func(c *Config) error {
 			return wantEq([]Size{c.Limits.MaxBody, c.Limits.MaxHeader}, []Size{1 << 30, 8000})
 		}},
+		{"chain as the only source", []string{`validators: {chain: {url: "wss://entrypoint-finney.opentensor.ai:443", netuid: 1}}`}, nil, func(c *Config) error {
+			return wantEq(c.Validators.Chain, Chain{URL: "wss://entrypoint-finney.opentensor.ai:443", NetUID: 1, Stake: StakeFiber21,
+				Refresh: 5 * time.Minute, StaleAfter: 30 * time.Minute, Stale: StaleRefuse, Timeout: 30 * time.Second})
+		}},
+		{"chain netuid 0, an HTTP URL with a path and a key", []string{`validators: {chain: {url: "https://node.example/rpc?apikey=k", netuid: 0, stake: fiber_2_5, stale: serve}}`}, nil, func(c *Config) error {
+			ch := c.Validators.Chain
+			return wantEq([]any{ch.NetUID, ch.Stake, ch.Stale}, []any{0, StakeFiber25, StaleServe})
+		}},
+		{"chain cache beside the key snapshot", []string{`validators: {chain: {url: "ws://127.0.0.1:9944", netuid: 7}}`, "keystore: {persist_file: /var/lib/fg/keys.snap}"}, nil, func(c *Config) error {
+			return wantEq(c.Validators.Chain.CacheFile, "/var/lib/fg/chain-nodes.json")
+		}},
+		{"chain cache given", []string{`validators: {chain: {url: "ws://127.0.0.1:9944", netuid: 7, cache_file: ~/c.json}}`, "keystore: {persist_file: /var/lib/fg/keys.snap}"},
+			[]string{"HOME=/home/m"}, func(c *Config) error {
+				return wantEq(c.Validators.Chain.CacheFile, "/home/m/c.json")
+			}},
+		{"chain off: no cache beside the snapshot", []string{"keystore: {persist_file: /var/lib/fg/keys.snap}"}, nil, func(c *Config) error {
+			return wantEq(c.Validators.Chain.CacheFile, "")
+		}},
 		{"tilde paths", []string{"miner: {hotkey: \"\", wallet_hotkey_file: ~/.bittensor/wallets/default/hotkeys/default}", "keystore: {persist_file: \"~\", storage_key_file: ~/sk}"},
 			[]string{"HOME=/home/m/"}, func(c *Config) error {
 				return wantEq([]string{c.Miner.WalletHotkeyFile, c.Keystore.PersistFile, c.Keystore.StorageKeyFile, c.Keystore.StorageKeyEnv},
@@ -393,6 +440,12 @@ func TestGoodValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// chainDoc is a file whose validators hold a static entry (line 3) and the
+// chain mapping given (line 4).
+func chainDoc(chain string) []byte {
+	return doc(base[0], "validators:", "  static: [{hotkey: "+alice+", stake: 1}]", "  chain: "+chain)
 }
 
 // overBase is withBase, except that a case line for a top-level key that
@@ -454,8 +507,10 @@ func TestUnknownKeys(t *testing.T) {
 			[]wantProblem{{"limits.maxBody", 3, "", "", `did you mean "limits.max_body"`}}, ""},
 		{"dashes", withBase("handshake: {key-ttl: 1h}"),
 			[]wantProblem{{"handshake.key-ttl", 3, "", "", `did you mean "handshake.key_ttl"`}}, ""},
-		{"wrong level", withBase("timeout: 5s"),
-			[]wantProblem{{"timeout", 3, "", "", `did you mean "upstream.timeout"?`}}, ""},
+		{"wrong level", withBase("key_ttl: 5h"),
+			[]wantProblem{{"key_ttl", 3, "", "", `did you mean "handshake.key_ttl"?`}}, ""},
+		{"wrong level, a name used twice", withBase("timeout: 5s"),
+			[]wantProblem{{"timeout", 3, "", "", `did you mean "upstream.timeout" or "validators.chain.timeout"?`}}, ""},
 		{"wrong level two places", withBase("max_conns: 5"),
 			[]wantProblem{{"max_conns", 3, "", "", `did you mean "upstream.max_conns" or "limits.max_conns"?`}}, ""},
 		{"in a list entry", withBase("routes:", "  - {path: /a, mode: public, respones: plain}"),
@@ -604,6 +659,21 @@ func TestEnvOverrides(t *testing.T) {
 		t.Errorf("Marshal does not say key_ttl came from the environment:\n%s", out)
 	}
 
+	t.Run("env sets the chain source", func(t *testing.T) {
+		c := mustParse(t, doc(base[0]), []string{
+			"FIBERGATE_VALIDATORS_CHAIN_URL=ws://127.0.0.1:9944",
+			"FIBERGATE_VALIDATORS_CHAIN_NETUID=23",
+			"FIBERGATE_VALIDATORS_CHAIN_STAKE=fiber_2_5",
+			"FIBERGATE_VALIDATORS_CHAIN_STALE=serve",
+			"FIBERGATE_VALIDATORS_CHAIN_STALE_AFTER=1h",
+			"FIBERGATE_VALIDATORS_CHAIN_ALLOW_NEWER_RUNTIME=true",
+		})
+		want := Chain{URL: "ws://127.0.0.1:9944", NetUID: 23, Stake: StakeFiber25, Refresh: 5 * time.Minute,
+			StaleAfter: time.Hour, Stale: StaleServe, Timeout: 30 * time.Second, AllowNewerRuntime: true}
+		if diff := cmp.Diff(want, c.Validators.Chain); diff != "" {
+			t.Errorf("chain from the environment (-want +got)\n%s", diff)
+		}
+	})
 	t.Run("env supplies a required key", func(t *testing.T) {
 		c := mustParse(t, doc(base[1]), []string{"FIBERGATE_MINER_HOTKEY=" + bob})
 		if c.Miner.Hotkey != bob {
@@ -635,7 +705,7 @@ func TestEnvNames(t *testing.T) {
 			continue
 		}
 		switch p {
-		case "upstream", "miner", "handshake", "validators", "keystore", "routes", "default", "limits", "log", "validators.static",
+		case "upstream", "miner", "handshake", "validators", "keystore", "routes", "default", "limits", "log", "validators.static", "validators.chain",
 			"rate_limits", "rate_limits.global", "rate_limits.per_ip", "rate_limits.per_validator", "rate_limits.handshakes_per_validator":
 			continue
 		}
@@ -817,6 +887,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 		"  static: [{hotkey: "+alice+", stake: 1e3}, {hotkey: "+bob+", stake: 0}]",
 		"  nodes_file: /n.json",
 		"  nodes_file_poll: 1m",
+		"  chain: {url: \"wss://node.example:443/ws\", netuid: 3, stake: fiber_2_5, refresh: 1m, stale_after: 10m, stale: serve, timeout: 5s, cache_file: /c.json, allow_newer_runtime: true}",
 		"keystore: {persist_file: /p, persist_interval: 1s, storage_key_file: \"123\"}",
 		"routes:",
 		"  - {path: '*', mode: deny}",
@@ -862,4 +933,14 @@ func TestRateLimits(t *testing.T) {
 		{"rate_limits.handshakes_per_validator.burst", n + 3, "", "0", "at least 1"},
 		{"limits.max_conns_per_ip", n + 5, "", "-3", "0 (no cap) or more"},
 	})
+}
+
+func TestPortZeroListenersMayMatch(t *testing.T) {
+	c := mustParse(t, withBase(`listen: "127.0.0.1:0"`, `admin_listen: "127.0.0.1:0"`), nil)
+	if c.Listen != c.AdminListen {
+		t.Fatalf("got listen %q, admin_listen %q", c.Listen, c.AdminListen)
+	}
+	if _, err := Parse(withBase(`listen: "127.0.0.1:8080"`, `admin_listen: "127.0.0.1:8080"`), "config.yaml", nil); err == nil {
+		t.Error("the same fixed address for both listeners was accepted")
+	}
 }

@@ -288,3 +288,84 @@ func formatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// StakeRule says which chain number is a validator's stake.
+type StakeRule int
+
+const (
+	// StakeFiber21 is Fiber 2.1's rule: the sum of the neuron's
+	// get_neurons_lite stake entries, in TAO (before dTAO) or the subnet's
+	// alpha (after).
+	StakeFiber21 StakeRule = iota
+	// StakeFiber25 is Fiber 2.5's rule: get_metagraph's total_stake.
+	StakeFiber25
+)
+
+var stakeRuleNames = [...]string{StakeFiber21: "fiber_2_1", StakeFiber25: "fiber_2_5"}
+
+// String returns the rule's config spelling.
+func (r StakeRule) String() string {
+	if r < 0 || int(r) >= len(stakeRuleNames) {
+		return "StakeRule(" + strconv.Itoa(int(r)) + ")"
+	}
+	return stakeRuleNames[r]
+}
+
+// MarshalText returns the rule's config spelling.
+func (r StakeRule) MarshalText() ([]byte, error) {
+	if r < 0 || int(r) >= len(stakeRuleNames) {
+		return nil, fmt.Errorf("marshaling stake rule: invalid value %d", int(r))
+	}
+	return []byte(r.String()), nil
+}
+
+// UnmarshalText parses fiber_2_1 or fiber_2_5.
+func (r *StakeRule) UnmarshalText(b []byte) error {
+	for i := range stakeRuleNames {
+		if string(b) == stakeRuleNames[i] {
+			*r = StakeRule(i)
+			return nil
+		}
+	}
+	return errors.New("want fiber_2_1 (the sum of the neuron's stake entries, as Fiber 2.1) or fiber_2_5 (the metagraph's total stake, as Fiber 2.5)")
+}
+
+// StalePolicy says what happens to validators known only from the chain
+// once the chain list is too old.
+type StalePolicy int
+
+const (
+	// StaleRefuse refuses them, and /readyz answers 503.
+	StaleRefuse StalePolicy = iota
+	// StaleServe keeps serving the last good list.
+	StaleServe
+)
+
+var stalePolicyNames = [...]string{StaleRefuse: "refuse", StaleServe: "serve"}
+
+// String returns the policy's config spelling.
+func (p StalePolicy) String() string {
+	if p < 0 || int(p) >= len(stalePolicyNames) {
+		return "StalePolicy(" + strconv.Itoa(int(p)) + ")"
+	}
+	return stalePolicyNames[p]
+}
+
+// MarshalText returns the policy's config spelling.
+func (p StalePolicy) MarshalText() ([]byte, error) {
+	if p < 0 || int(p) >= len(stalePolicyNames) {
+		return nil, fmt.Errorf("marshaling stale policy: invalid value %d", int(p))
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText parses refuse or serve.
+func (p *StalePolicy) UnmarshalText(b []byte) error {
+	for i := range stalePolicyNames {
+		if string(b) == stalePolicyNames[i] {
+			*p = StalePolicy(i)
+			return nil
+		}
+	}
+	return errors.New("want refuse or serve")
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +71,7 @@ func (k *checker) normalize(vars map[string]string) {
 		{"miner.wallet_hotkey_file", &c.Miner.WalletHotkeyFile},
 		{"handshake.rsa_key_file", &c.Handshake.RSAKeyFile},
 		{"validators.nodes_file", &c.Validators.NodesFile},
+		{"validators.chain.cache_file", &c.Validators.Chain.CacheFile},
 		{"keystore.persist_file", &c.Keystore.PersistFile},
 		{"keystore.storage_key_file", &c.Keystore.StorageKeyFile},
 	} {
@@ -79,6 +81,12 @@ func (k *checker) normalize(vars map[string]string) {
 			continue
 		}
 		*p.v = expanded
+	}
+
+	// The chain list is kept beside the key snapshot unless told otherwise.
+	ch := &c.Validators.Chain
+	if ch.URL != "" && ch.CacheFile == "" && c.Keystore.PersistFile != "" {
+		ch.CacheFile = filepath.Join(filepath.Dir(c.Keystore.PersistFile), DefaultChainCacheName)
 	}
 
 	// storage_key_file, when given, is the key source; the default variable
@@ -113,7 +121,8 @@ func (k *checker) validate() {
 	k.addr("listen", c.Listen)
 	if c.AdminListen != "" {
 		k.addr("admin_listen", c.AdminListen)
-		if c.AdminListen == c.Listen {
+		// Port 0 picks a free port for each listener, so it never clashes.
+		if _, port, _ := net.SplitHostPort(c.Listen); c.AdminListen == c.Listen && port != "0" {
 			k.add("admin_listen", c.AdminListen, "must differ from listen; use an empty value to disable the admin listener")
 		}
 	}
@@ -269,10 +278,11 @@ func (k *checker) validators() {
 	v := k.c.Validators
 	k.stake("validators.min_stake", v.MinStake)
 	k.positiveDuration("validators.nodes_file_poll", v.NodesFilePoll)
-	if len(v.Static) == 0 && v.NodesFile == "" {
-		k.add("validators", "", "no validator source: list validators.static or set validators.nodes_file, "+
-			"or every signed request is refused")
+	if len(v.Static) == 0 && v.NodesFile == "" && v.Chain.URL == "" {
+		k.add("validators", "", "no validator source: list validators.static, set validators.nodes_file "+
+			"or validators.chain.url, or every signed request is refused")
 	}
+	k.chain()
 	first := make(map[[32]byte]string)
 	for i, s := range v.Static {
 		p := "validators.static[" + strconv.Itoa(i) + "]"
@@ -290,6 +300,36 @@ func (k *checker) validators() {
 		} else {
 			k.stake(p+".stake", s.Stake)
 		}
+	}
+}
+
+func (k *checker) chain() {
+	c := k.c.Validators.Chain
+	const p = "validators.chain."
+	k.positiveDuration(p+"refresh", c.Refresh)
+	k.positiveDuration(p+"timeout", c.Timeout)
+	if c.StaleAfter <= c.Refresh && c.Refresh > 0 {
+		k.add(p+"stale_after", formatDuration(c.StaleAfter),
+			"must be longer than validators.chain.refresh ("+formatDuration(c.Refresh)+"), or the list goes stale between reads")
+	}
+	if c.URL == "" {
+		return
+	}
+	u, err := url.Parse(c.URL)
+	switch {
+	case err != nil || (u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		k.add(p+"url", c.URL, "want the JSON-RPC endpoint of a subtensor node: ws://, wss://, http:// or https:// and a host, "+
+			"such as wss://entrypoint-finney.opentensor.ai:443")
+	case u.Port() != "" && !validPort(u.Port()):
+		k.add(p+"url", c.URL, "the port must be a number from 1 to 65535")
+	}
+	if !k.set(p + "netuid") {
+		k.add(p+"netuid", "", "required with validators.chain.url: the subnet's netuid")
+	} else if c.NetUID < 0 || c.NetUID > 65535 {
+		k.add(p+"netuid", strconv.Itoa(c.NetUID), "want a netuid from 0 to 65535")
+	}
+	if c.CacheFile != "" && c.CacheFile == k.c.Validators.NodesFile {
+		k.add(p+"cache_file", c.CacheFile, "must differ from validators.nodes_file; fibergate writes this file")
 	}
 }
 

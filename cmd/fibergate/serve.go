@@ -208,6 +208,19 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
+	// A second signal cuts the grace short: connections close at once, and
+	// the key snapshot is still written.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(again)
+	go func() {
+		select {
+		case <-again:
+			log.Warn("second signal: closing connections now")
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
 	if err := srv.ShutdownWithContext(sctx); err != nil {
 		log.Warn("shutdown grace ran out; open connections were closed", "err", err)
 	}
