@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,13 @@ const (
 	// ResultOK marks a handshake or request that succeeded.
 	ResultOK = "ok"
 )
+
+// SourceChain is the source label of the chain validator list.
+const SourceChain = "chain"
+
+// errChain stands for a failed chain read in ValidatorsLoaded, which only
+// tells failure from success.
+var errChain = errors.New("chain read failed")
 
 // durationBuckets span 100 µs (a cache hit) to 30 s (a slow upstream).
 var durationBuckets = []float64{
@@ -47,6 +55,9 @@ type Metrics struct {
 	validators        *prometheus.GaugeVec
 	validatorsRefresh *prometheus.GaugeVec
 	validatorReloads  *prometheus.CounterVec
+	chainFailures     *prometheus.CounterVec
+	chainStale        prometheus.Gauge
+	chainBlock        prometheus.Gauge
 	snapshotSaves     *prometheus.CounterVec
 	snapshotLast      prometheus.Gauge
 	panics            prometheus.Counter
@@ -96,6 +107,18 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Namespace: Namespace, Subsystem: "validators", Name: "reloads_total",
 			Help: "Validator source loads by source and result (ok or error).",
 		}, []string{"source", "result"}),
+		chainFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "validators", Name: "chain_refresh_failures_total",
+			Help: "Failed reads of the chain validator list by reason: timeout, unreachable, node_error, bad_response, unsupported_runtime or no_subnet.",
+		}, []string{"reason"}),
+		chainStale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "validators", Name: "chain_stale",
+			Help: "1 when the chain validator list is missing or older than validators.chain.stale_after, else 0.",
+		}),
+		chainBlock: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "validators", Name: "chain_block",
+			Help: "Block number the current chain validator list was read at (0 for a list loaded from the cache file).",
+		}),
 		snapshotSaves: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "keystore", Name: "snapshot_saves_total",
 			Help: "Key snapshot writes by result (ok or error).",
@@ -118,7 +141,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 	cs := []prometheus.Collector{
 		m.handshakes, m.handshakeDuration, m.requests, m.requestDuration,
 		m.upstreamDuration, m.streams, m.validators, m.validatorsRefresh,
-		m.validatorReloads, m.snapshotSaves, m.snapshotLast, m.panics, build,
+		m.validatorReloads, m.chainFailures, m.chainStale, m.chainBlock, m.snapshotSaves, m.snapshotLast, m.panics, build,
 	}
 	if g.SymmetricKeys != nil {
 		f := g.SymmetricKeys
@@ -170,6 +193,28 @@ func (m *Metrics) ValidatorsLoaded(source string, count int, at time.Time, err e
 	m.validatorReloads.WithLabelValues(source, "ok").Inc()
 	m.validators.WithLabelValues(source).Set(float64(count))
 	m.validatorsRefresh.WithLabelValues(source).Set(float64(at.UnixNano()) / 1e9)
+}
+
+// ChainLoaded records a new chain validator list of count validators, read
+// at time at from block (0 when it came from the cache file).
+func (m *Metrics) ChainLoaded(count int, at time.Time, block uint64) {
+	m.ValidatorsLoaded(SourceChain, count, at, nil)
+	m.chainBlock.Set(float64(block))
+}
+
+// ChainRefreshFailed records a failed read of the chain, with its reason.
+func (m *Metrics) ChainRefreshFailed(reason string) {
+	m.ValidatorsLoaded(SourceChain, 0, time.Time{}, errChain)
+	m.chainFailures.WithLabelValues(reason).Inc()
+}
+
+// ChainStale records whether the chain validator list is stale.
+func (m *Metrics) ChainStale(stale bool) {
+	v := 0.0
+	if stale {
+		v = 1
+	}
+	m.chainStale.Set(v)
 }
 
 // SnapshotSaved records a key snapshot write.
