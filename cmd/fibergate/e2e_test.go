@@ -668,3 +668,51 @@ func TestUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestSecondSignalCutsGraceShort: a second SIGTERM during the grace period
+// closes connections at once instead of waiting out shutdown_grace.
+func TestSecondSignalCutsGraceShort(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := testConfig{upstreamURL: "http://" + freeAddr(t), shutdownGrace: "60s"}.write(t, dir)
+	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg, "--demo-upstream")
+	addr, _ := p.waitReady(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
+	defer cancel()
+	c := aliceClient(t, addr)
+	if err := c.Handshake(ctx); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	first := make(chan struct{})
+	go c.Stream(ctx, "/stream/x", []byte(`{"lines":100,"delay_ms":500}`), func([]byte) error {
+		select {
+		case <-first:
+		default:
+			close(first)
+		}
+		return nil
+	})
+	select {
+	case <-first:
+	case <-time.After(startTimeout):
+		t.Fatal("no stream line arrived")
+	}
+	p.signal(t, syscall.SIGTERM)
+	for deadline := time.Now().Add(startTimeout); !strings.Contains(p.stderr.String(), `msg="shutting down"`); {
+		if time.Now().After(deadline) {
+			t.Fatal("fibergate did not begin shutting down after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	if code := p.waitExit(t, exitTimeout); code != 0 {
+		t.Errorf("exit after two signals: got %d, want 0", code)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("exit took %v after the second signal; the 60 s grace was not cut short", took)
+	}
+	if !strings.Contains(p.stderr.String(), "second signal") {
+		t.Error("the log does not say the second signal cut the grace short")
+	}
+}
