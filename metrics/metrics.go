@@ -138,6 +138,14 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion},
 	})
 	build.Set(1)
+	// Series with known label values exist from the start at 0, so rates
+	// and alerts see the first increment.
+	for _, r := range []string{"ok", "error"} {
+		m.snapshotSaves.WithLabelValues(r)
+	}
+	for _, r := range []string{"complete", "upstream_error", "client_gone"} {
+		m.streams.WithLabelValues(r)
+	}
 	cs := []prometheus.Collector{
 		m.handshakes, m.handshakeDuration, m.requests, m.requestDuration,
 		m.upstreamDuration, m.streams, m.validators, m.validatorsRefresh,

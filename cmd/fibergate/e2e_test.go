@@ -716,3 +716,57 @@ func TestSecondSignalCutsGraceShort(t *testing.T) {
 		t.Error("the log does not say the second signal cut the grace short")
 	}
 }
+
+// TestSnapshotDirectoryGone: the snapshot's directory disappears while
+// fibergate runs. Saving fails, is logged and counted, serving goes on, and
+// once the directory is back the next save succeeds.
+func TestSnapshotDirectoryGone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	snapDir := filepath.Join(dir, "state")
+	if err := os.Mkdir(snapDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	app := httptest.NewServer(demoapp.Handler())
+	t.Cleanup(app.Close)
+	cfg := testConfig{upstreamURL: app.URL, persistFile: filepath.Join(snapDir, "keys.snapshot"), persistEvery: "200ms"}.write(t, dir)
+	p := startFibergate(t, dir, testEnv("FIBERGATE_STORAGE_KEY="+keystore.GenerateStorageKey()), "serve", "--config", cfg)
+	addr, admin := p.waitReady(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
+	defer cancel()
+	c := aliceClient(t, addr)
+
+	if err := os.RemoveAll(snapDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Handshake(ctx); err != nil { // a change to save
+		t.Fatalf("handshake: %v", err)
+	}
+	waitMetric := func(series string) {
+		t.Helper()
+		for deadline := time.Now().Add(startTimeout); ; {
+			_, body := httpGet(t, "http://"+admin+"/metrics")
+			if metricValue(t, body, series) >= 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never reached 1", series)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitMetric(`fibergate_keystore_snapshot_saves_total{result="error"}`)
+	if !strings.Contains(p.stderr.String(), "saving the key snapshot") {
+		t.Error("the failed save was not logged")
+	}
+	if _, err := c.Post(ctx, "/echo", []byte(`{"still":"serving"}`)); err != nil {
+		t.Fatalf("serving stopped while the snapshot failed: %v", err)
+	}
+	if err := os.Mkdir(snapDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(`fibergate_keystore_snapshot_saves_total{result="ok"}`)
+	if _, err := os.Stat(filepath.Join(snapDir, "keys.snapshot")); err != nil {
+		t.Errorf("no snapshot after the directory came back: %v", err)
+	}
+}

@@ -327,6 +327,7 @@ type testConfig struct {
 	nodesPoll     string // validators.nodes_file_poll
 	rsaKeyFile    string
 	persistFile   string
+	persistEvery  string // keystore.persist_interval
 	listen        string // default 127.0.0.1:0
 	shutdownGrace string // default 10s
 }
@@ -359,6 +360,9 @@ func (c testConfig) write(t *testing.T, dir string) string {
 		}
 	}
 	fmt.Fprintf(&b, "keystore:\n  persist_file: %q\n", c.persistFile)
+	if c.persistEvery != "" {
+		fmt.Fprintf(&b, "  persist_interval: %s\n", c.persistEvery)
+	}
 	b.WriteString("routes:\n  - {path: \"/stream/*\", mode: encrypted, response: encrypted}\n")
 	fmt.Fprintf(&b, "shutdown_grace: %s\n", grace)
 	path := filepath.Join(dir, "config.yaml")
