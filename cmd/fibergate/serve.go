@@ -102,10 +102,15 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	for _, s := range cfg.Validators.Static {
 		static = append(static, validators.StaticEntry{Hotkey: s.Hotkey, Stake: s.Stake})
 	}
+	chainOpts, err := chainOptions(cfg.Validators.Chain, m, log.With("component", "validators"))
+	if err != nil {
+		return err
+	}
 	vals, err := validators.New(validators.Options{
 		Static:    static,
 		NodesFile: cfg.Validators.NodesFile,
 		Poll:      cfg.Validators.NodesFilePoll,
+		Chain:     chainOpts,
 		Logger:    log.With("component", "validators"),
 		OnReload: func(source string, count int, err error) {
 			m.ValidatorsLoaded(source, count, time.Now(), err)
@@ -344,8 +349,17 @@ func adminMux(reg *prometheus.Registry, vals *validators.Registry) *http.ServeMu
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		notReady, chainMsg := chainReadiness(vals, time.Now())
+		if notReady {
+			http.Error(w, chainMsg, http.StatusServiceUnavailable)
+			return
+		}
 		if vals.Current().Len() == 0 {
 			http.Error(w, "not ready: the validator list is empty", http.StatusServiceUnavailable)
+			return
+		}
+		if chainMsg != "" {
+			io.WriteString(w, chainMsg+"\n")
 			return
 		}
 		io.WriteString(w, "ready\n")
