@@ -54,7 +54,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		s := newSupply(batchSize(&opts, 16), maxItems(&opts, hs.itemBytes()), opts.usableAge(), opts.Now, hs.build)
 		ws := newWorkers(opts.Concurrency, nil)
-		return res, phases(ctx, &opts, res, s, ws, hs.do, int64(max(64, 4*opts.Concurrency)), setupStart)
+		return res, phases(ctx, &opts, res, s, ws, hs.do, int64(max(256, 16*opts.Concurrency)), setupStart)
 	}
 
 	sessions, took, err := setupSessions(ctx, &opts, ids)
