@@ -116,8 +116,7 @@ func TestFetchRecordedSessions(t *testing.T) {
 // made from the recorded selective one.
 func metagraphNode(t testing.TB) (*chaintest.Server, *selectiveFixture) {
 	t.Helper()
-	var sf selectiveFixture
-	testvectors.Load(t, "chain/selective_mechagraph_netuid1_spec343_block6852690.json", &sf)
+	sf := loadSelective(t, "chain/selective_mechagraph_netuid1_spec343_block6852690.json")
 	sel := unhex(t, sf.ResultHex)
 	var spans [selectiveFields]span
 	if _, err := decodeMetagraph(sel, true, &spans); err != nil {
@@ -126,7 +125,7 @@ func metagraphNode(t testing.TB) (*chaintest.Server, *selectiveFixture) {
 	ss := session(t, "chain/selective_mechagraph_netuid1_spec343_block6852690.json")
 	srv := fakeNode(t, ss)
 	srv.AddStateCall(metagraphCall, "0100", ss.Head, "0x"+hex.EncodeToString(fullFromSelective(sel, &spans)))
-	return srv, &sf
+	return srv, sf
 }
 
 func TestFetchFiber25(t *testing.T) {
