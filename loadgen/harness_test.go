@@ -33,7 +33,7 @@ var (
 )
 
 // testRSA returns one RSA key for every test target (making one is slow).
-func testRSA(t *testing.T) *rsa.PrivateKey {
+func testRSA(t testing.TB) *rsa.PrivateKey {
 	t.Helper()
 	rsaOnce.Do(func() { rsaKey, rsaErr = rsakey.Generate(2048, rand.Reader) })
 	if rsaErr != nil {
