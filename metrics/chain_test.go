@@ -31,12 +31,12 @@ fibergate_validators_chain_refresh_failures_total{reason="unsupported_runtime"} 
 # HELP fibergate_validators_chain_stale 1 when the chain validator list is missing or older than validators.chain.stale_after, else 0.
 # TYPE fibergate_validators_chain_stale gauge
 fibergate_validators_chain_stale 0
-# HELP fibergate_validators_count Validators in the current list, by source (static, file, chain, all).
-# TYPE fibergate_validators_count gauge
-fibergate_validators_count{source="chain"} 1024
 # HELP fibergate_validators_last_refresh_timestamp_seconds Unix time of the last successful load of each validator source.
 # TYPE fibergate_validators_last_refresh_timestamp_seconds gauge
 fibergate_validators_last_refresh_timestamp_seconds{source="chain"} 1.7000000005e+09
+# HELP fibergate_validators_loaded Validators each source supplies to the current list: static, nodes_file or chain.
+# TYPE fibergate_validators_loaded gauge
+fibergate_validators_loaded{source="chain"} 1024
 # HELP fibergate_validators_reloads_total Validator source loads by source and result (ok or error).
 # TYPE fibergate_validators_reloads_total counter
 fibergate_validators_reloads_total{result="error",source="chain"} 3
@@ -44,15 +44,13 @@ fibergate_validators_reloads_total{result="ok",source="chain"} 1
 `
 	names := []string{
 		"fibergate_validators_chain_block", "fibergate_validators_chain_refresh_failures_total",
-		"fibergate_validators_chain_stale", "fibergate_validators_count",
-		"fibergate_validators_last_refresh_timestamp_seconds", "fibergate_validators_reloads_total",
+		"fibergate_validators_chain_stale", "fibergate_validators_last_refresh_timestamp_seconds",
+		"fibergate_validators_loaded", "fibergate_validators_reloads_total",
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
-	// Lint the chain metrics only: fibergate_validators_count predates
-	// them and keeps its name.
-	problems, err := testutil.GatherAndLint(reg, names[:3]...)
+	problems, err := testutil.GatherAndLint(reg, names...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ type Metrics struct {
 func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 	m := &Metrics{
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Subsystem: "handshake", Name: "total",
+			Namespace: Namespace, Name: "handshakes_total",
 			Help: "Symmetric-key exchanges by result: ok, or the error code of the refusal.",
 		}, []string{"result"}),
 		handshakeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -78,8 +78,8 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Buckets: durationBuckets,
 		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Subsystem: "request", Name: "total",
-			Help: "Proxied requests by route and result: ok, or the error code of the refusal or failure.",
+			Namespace: Namespace, Name: "requests_total",
+			Help: "Requests other than key exchanges, by route (a configured route path, default, public_key or invalid_http) and result: ok, or the error code of the refusal or failure.",
 		}, []string{"route", "result"}),
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Subsystem: "request", Name: "duration_seconds",
@@ -96,8 +96,8 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Help: "Streamed upstream responses by how they ended: complete, upstream_error or client_gone.",
 		}, []string{"result"}),
 		validators: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Subsystem: "validators", Name: "count",
-			Help: "Validators in the current list, by source (static, file, chain, all).",
+			Namespace: Namespace, Subsystem: "validators", Name: "loaded",
+			Help: "Validators each source supplies to the current list: static, nodes_file or chain.",
 		}, []string{"source"}),
 		validatorsRefresh: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "validators", Name: "last_refresh_timestamp_seconds",
@@ -167,6 +167,23 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 	}
 	reg.MustRegister(cs...)
 	return m
+}
+
+// InitResults makes the handshake series for ok and each of handshake, and
+// for each route the request series for ok and each of request, exist at 0,
+// so that rates and alerts see the first event of every kind. Label values
+// must be bounded enums, as everywhere in this package.
+func (m *Metrics) InitResults(handshake, request, routes []string) {
+	m.handshakes.WithLabelValues(ResultOK)
+	for _, r := range handshake {
+		m.handshakes.WithLabelValues(r)
+	}
+	for _, route := range routes {
+		m.requests.WithLabelValues(route, ResultOK)
+		for _, r := range request {
+			m.requests.WithLabelValues(route, r)
+		}
+	}
 }
 
 // Handshake records one symmetric-key exchange and how long it took.

@@ -212,9 +212,9 @@ func TestChainValidators(t *testing.T) {
 
 			_, exp := httpGet(t, "http://"+inst.admin+"/metrics")
 			for series, want := range map[string]float64{
-				`fibergate_validators_count{source="chain"}`: 1024,
-				`fibergate_validators_chain_stale`:           0,
-				`fibergate_validators_chain_block`:           6852690,
+				`fibergate_validators_loaded{source="chain"}`: 1024,
+				`fibergate_validators_chain_stale`:            0,
+				`fibergate_validators_chain_block`:            6852690,
 			} {
 				if got := metricValue(t, exp, series); got != want {
 					t.Errorf("%s: got %v, want %v", series, got, want)

@@ -123,8 +123,8 @@ func TestQuickStart(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET %s: got %d, want 200", metricsURL, status)
 	}
-	if got := metricValue(t, body, `fibergate_handshake_total{result="ok"}`); got != 2 {
-		t.Errorf(`fibergate_handshake_total{result="ok"}: got %v, want 2`, got)
+	if got := metricValue(t, body, `fibergate_handshakes_total{result="ok"}`); got != 2 {
+		t.Errorf(`fibergate_handshakes_total{result="ok"}: got %v, want 2`, got)
 	}
 
 	p.signal(t, syscall.SIGTERM)

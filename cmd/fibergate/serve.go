@@ -153,6 +153,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		return err
 	}
 	defer h.Close()
+	h.InitMetrics()
 	srv := h.NewServer(proxy.ServerOptions{
 		MaxHeader:     int(cfg.Limits.MaxHeader),
 		ReadTimeout:   cfg.Limits.ReadTimeout,
