@@ -216,6 +216,31 @@ func TestWriteText(t *testing.T) {
 	if strings.Index(out, "garbage_body ") > strings.Index(out, "replayed_exchange ") {
 		t.Errorf("kinds out of order:\n%s", out)
 	}
+
+	// A closed loop of requests says how the handshakes went, and lists no
+	// flood kinds.
+	r := sampleResult()
+	r.Mode, r.Loop, r.Flood, r.Rate, r.Transport = ModeRequests, LoopClosed, nil, 0, nil
+	r.Setup.Handshakes, r.Setup.HandshakesPerSec = 16, 468.2
+	b.Reset()
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out = b.String()
+	for _, want := range []string{
+		"fibergate bench: requests, closed loop, 2 validators",
+		"  requests    2,000 in 10.00s = 200/s   ok 1,997   errors 3\n",
+		"  handshakes  16 at setup = 468/s (one per validator)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, unwanted := range []string{"dropped", "kind ", "failures", "no answer"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("output has %q:\n%s", unwanted, out)
+		}
+	}
 }
 
 func TestResultJSONRoundTrip(t *testing.T) {

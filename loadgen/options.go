@@ -33,7 +33,7 @@ const (
 )
 
 // DefaultPayload is the JSON object sent when Options.Payload is empty.
-var DefaultPayload = []byte(`{"prompt":"fibergate bench"}`)
+const DefaultPayload = `{"prompt":"fibergate bench"}`
 
 // Options configure a Run. Only URL and Miner are required.
 type Options struct {
@@ -141,7 +141,7 @@ func (o *Options) withDefaults() (*url.URL, error) {
 		o.Path = DefaultPath
 	}
 	if len(o.Payload) == 0 {
-		o.Payload = DefaultPayload
+		o.Payload = []byte(DefaultPayload)
 	}
 	if o.MaxBody == 0 {
 		o.MaxBody = DefaultMaxBody

@@ -48,7 +48,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(b, "  %-11s %s\n", what, line)
 	if r.Mode == ModeRequests {
-		fmt.Fprintf(b, "  %-11s %s/s measured (setup: %s/s)\n", "handshakes", num(r.HandshakesPerSec), num(r.Setup.HandshakesPerSec))
+		fmt.Fprintf(b, "  %-11s %d at setup = %s/s (one per validator)\n", "handshakes", r.Setup.Handshakes, num(r.Setup.HandshakesPerSec))
 	}
 	l := r.Latency
 	fmt.Fprintf(b, "  %-11s p50 %s   p90 %s   p99 %s   p99.9 %s   (min %s, mean %s, max %s)\n", "latency",

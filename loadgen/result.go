@@ -41,9 +41,11 @@ type Result struct {
 	// Ops counts completed operations: requests, handshakes or flood
 	// requests, whatever their answer.
 	Ops int64 `json:"ops"`
-	// OK counts operations answered 2xx that passed every check.
+	// OK counts operations answered 2xx that passed every check; in a
+	// flood, bad requests the target refused with a 4xx, as it should.
 	OK int64 `json:"ok"`
-	// Errors counts the other completed operations.
+	// Errors counts the other completed operations; in a flood, the
+	// failures of the target (see FloodResult.Failures).
 	Errors int64 `json:"errors"`
 	// Dropped counts scheduled operations of a fixed-rate run never sent,
 	// because every worker was still busy when the run ended.

@@ -74,7 +74,7 @@ func (s *supply[T]) capacity() int64 { return int64((cap(s.ready) - 4) * s.size)
 func (s *supply[T]) setPlan(high, low, total int64) {
 	high = min(max(high, 1), s.capacity())
 	s.high.Store(high)
-	s.low.Store(min(max(low, 0), high))
+	s.low.Store(min(max(low, 1), high)) // at least 1: an empty stock is always refilled
 	s.total.Store(total)
 }
 

@@ -112,7 +112,7 @@ func runBenchLoad(action string, args []string, stdout, stderr io.Writer) error 
 	} else {
 		fs.Float64Var(&o.Rate, "rate", 0, "operations per second, on a fixed schedule; 0 runs a closed loop")
 		fs.DurationVar(&o.Warmup, "warmup", loadgen.DefaultWarmup, "closed loop: warmup before the measured phase, which sizes the signing ahead (negative: none)")
-		fs.StringVar(&data, "data", string(loadgen.DefaultPayload), "the JSON object each request carries; @file reads a file")
+		fs.StringVar(&data, "data", loadgen.DefaultPayload, "the JSON object each request carries; @file reads a file")
 		fs.IntVar(&o.Size, "size", 0, "pad the JSON object with a \"pad\" field to at least this many bytes")
 		fs.BoolVar(&o.EncryptedResponse, "encrypted-response", false, "ask for encrypted answers (X-Fiber-Response-Encryption: fernet) and decrypt each")
 		fs.BoolVar(&o.CheckEcho, "check-echo", false, "require each answer to contain the request's inner nonce (an echo app's answer does)")
