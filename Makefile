@@ -1,11 +1,12 @@
 # The whole test suite: vet, race-enabled tests in random order, a short
-# run of every fuzz target, and the static build the Dockerfile makes.
-.PHONY: test vet unit fuzz-smoke build-static bench
+# run of every fuzz target, the static build the Dockerfile makes, and
+# promtool's checks of the alert rules.
+.PHONY: test vet unit fuzz-smoke build-static check-deploy bench
 
 GO ?= go
 FUZZTIME ?= 4s
 
-test: vet build-static fuzz-smoke unit
+test: vet build-static check-deploy fuzz-smoke unit
 
 vet:
 	$(GO) vet ./...
@@ -15,6 +16,13 @@ unit:
 
 fuzz-smoke:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz-smoke.sh
+
+# The alert rules and the example scrape config: syntax, and the rules'
+# unit tests (promtool from Debian's prometheus package).
+check-deploy:
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
+	promtool check config deploy/prometheus/prometheus.yml
 
 # The same build as the Dockerfile's builder stage.
 build-static:
