@@ -114,6 +114,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall)
 		h.log.Warn("upstream request failed", "route", r.label, "err", err)
 		return CodeUpstreamDown
 	}
+	h.upLastOK.Store(time.Now().UnixNano())
 	if isStream(resp) {
 		h.relayStream(ctx, resp, call)
 		return ""

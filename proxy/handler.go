@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/nonce"
@@ -30,6 +31,8 @@ type Handler struct {
 	routes    *routeTable
 	ids       *identityCache
 	limits    *limiter
+	upAddr    string       // host:port of the app, for readiness probes
+	upLastOK  atomic.Int64 // unix ns of the last answer from the app
 	upstream  *fasthttp.HostClient
 	upHost    string
 	pubKeyPEM string // JSON-quoted SPKI PEM, for /public-encryption-key
@@ -99,6 +102,7 @@ func New(opts Options) (*Handler, error) {
 		limits:    newLimiter(opts.Limits),
 		ids:       newIdentityCache(signature.Options{AllowEd25519: opts.AllowEd25519}, DefaultIdentityCache),
 		upHost:    u.Host,
+		upAddr:    addr,
 		minerSS58: []byte(ss58.Encode(opts.MinerHotkey, ss58.Bittensor)),
 		pubKeyPEM: strconv.Quote(string(pem)),
 		window:    int64(opts.NonceWindow),

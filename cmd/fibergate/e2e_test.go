@@ -127,6 +127,11 @@ func TestQuickStart(t *testing.T) {
 		t.Errorf(`fibergate_handshakes_total{result="ok"}: got %v, want 2`, got)
 	}
 
+	readyz := strings.TrimSuffix(metricsURL, "/metrics") + "/readyz"
+	if status, body := httpGet(t, readyz); status != http.StatusOK {
+		t.Errorf("/readyz with the demo app up: got %d %q, want 200", status, body)
+	}
+
 	p.signal(t, syscall.SIGTERM)
 	if code := p.waitExit(t, exitTimeout); code != 0 {
 		t.Errorf("exit after SIGTERM: got %d, want 0", code)
@@ -319,7 +324,7 @@ func TestKeygen(t *testing.T) {
 	t.Run("serve uses it", func(t *testing.T) {
 		cfg := testConfig{upstreamURL: "http://" + freeAddr(t), rsaKeyFile: keyFile}.write(t, dir)
 		p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg)
-		addr, _ := p.waitReady(t)
+		addr, _ := p.waitUp(t)
 		status, body := httpGet(t, "http://"+addr+"/public-encryption-key")
 		if status != http.StatusOK {
 			t.Fatalf("GET /public-encryption-key: got %d %q, want 200", status, body)
@@ -368,7 +373,7 @@ func TestNodesFileReload(t *testing.T) {
 	writeNodes(t, nodes, 5000)
 	cfg := testConfig{upstreamURL: "http://" + freeAddr(t), nodesFile: nodes, nodesPoll: "200ms"}.write(t, dir)
 	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg)
-	addr, _ := p.waitReady(t)
+	addr, _ := p.waitUp(t)
 
 	r := runFibergate(t, dir, testEnv(), clientArgs("handshake", addr)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "key exchanged") {
@@ -593,7 +598,7 @@ func TestUpstreamDown(t *testing.T) {
 	dead := freeAddr(t) // bound and closed: nothing listens there
 	cfg := testConfig{upstreamURL: "http://" + dead}.write(t, dir)
 	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg)
-	addr, admin := p.waitReady(t)
+	addr, admin := p.waitUp(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
@@ -614,6 +619,9 @@ func TestUpstreamDown(t *testing.T) {
 		if elapsed > 2*time.Second {
 			t.Errorf("post %d: the 502 took %v, want under 2s", i, elapsed)
 		}
+	}
+	if status, body := httpGet(t, "http://"+admin+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "upstream") {
+		t.Errorf("/readyz with the app down: got %d %q, want 503 naming the upstream", status, body)
 	}
 	if status, body := httpGet(t, "http://"+admin+"/healthz"); status != http.StatusOK {
 		t.Errorf("/healthz after the 502s: got %d %q, want 200", status, body)

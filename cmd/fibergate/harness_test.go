@@ -225,6 +225,34 @@ func (p *process) waitReady(t *testing.T) (addr, admin string) {
 	}
 }
 
+// waitUp is waitReady for a fibergate whose app is down on purpose: it
+// waits for /healthz instead of /readyz, which needs the app.
+func (p *process) waitUp(t *testing.T) (addr, admin string) {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if m := listenLine.FindStringSubmatch(p.stderr.String()); m != nil {
+			if a := adminLine.FindStringSubmatch(p.stderr.String()); a != nil {
+				addr, admin = m[1], a[1]
+				break
+			}
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("fibergate did not start listening within %v", startTimeout)
+		}
+		time.Sleep(pollEvery)
+	}
+	for {
+		if status, _ := httpGet(t, "http://"+admin+"/healthz"); status == http.StatusOK {
+			return addr, admin
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("/healthz did not answer 200 within %v", startTimeout)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
 // waitOutput waits up to timeout for the process's stdout to contain s.
 func (p *process) waitOutput(t *testing.T, s string, timeout time.Duration) string {
 	t.Helper()

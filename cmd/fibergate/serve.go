@@ -192,7 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 			ln.Close()
 			return fmt.Errorf("listening on %s (admin_listen): %w", cfg.AdminListen, err)
 		}
-		admin = &http.Server{Handler: adminMux(reg, vals), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: adminMux(reg, vals, h), ReadHeaderTimeout: 10 * time.Second}
 		go admin.Serve(aln)
 		adminAddr = aln.Addr().String()
 		log.Info("admin listening", "addr", adminAddr)
@@ -343,7 +343,7 @@ func proxyResponse(r config.ResponseMode) proxy.Response {
 }
 
 // adminMux serves /metrics, /healthz and /readyz.
-func adminMux(reg *prometheus.Registry, vals *validators.Registry) *http.ServeMux {
+func adminMux(reg *prometheus.Registry, vals *validators.Registry, h *proxy.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -357,6 +357,10 @@ func adminMux(reg *prometheus.Registry, vals *validators.Registry) *http.ServeMu
 		}
 		if vals.Current().Len() == 0 {
 			http.Error(w, "not ready: the validator list is empty", http.StatusServiceUnavailable)
+			return
+		}
+		if err := h.CheckUpstream(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		if chainMsg != "" {
