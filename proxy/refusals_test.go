@@ -81,7 +81,7 @@ func TestRefusals(t *testing.T) {
 	if status, _, body := rawRequest(t, accepted.method, g.URL+accepted.path, accepted.h, accepted.body); status != 200 {
 		t.Fatalf("the valid request was refused: %d %s", status, body)
 	}
-	goroutineGuard(t) // the pools are warm: a request has gone through
+	goroutineGuard(t)             // the pools are warm: a request has gone through
 	acceptedInner := func() req { // new header nonce, same body: the inner nonce is replayed
 		r := encReq(alice, fresh(), "x")
 		r.body = accepted.body
