@@ -30,7 +30,7 @@ func BenchmarkGet(b *testing.B) {
 		i := int(next.Add(7919))
 		for pb.Next() {
 			r := refs[i%len(refs)]
-			if _, ok := m.Get(r.v, r.u, t0); !ok {
+			if _, ok := get(m, r.v, r.u, t0); !ok {
 				b.Fatal("missing")
 			}
 			i++

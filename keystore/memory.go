@@ -83,15 +83,15 @@ func (m *Memory) shard(validator *[32]byte) *shard {
 // Get returns the entry under (validator, uuid) unless it is missing or has
 // expired at now (an expired entry is absent even before Sweep removes it).
 // It takes only a read lock on one shard and does not allocate.
-func (m *Memory) Get(validator [32]byte, uuid []byte, now time.Time) (*Entry, bool) {
+func (m *Memory) Get(validator [32]byte, uuid []byte, now time.Time) (*Entry, error) {
 	s := m.shard(&validator)
 	s.mu.RLock()
 	e := s.keys[validator][string(uuid)]
 	s.mu.RUnlock()
 	if e == nil || !now.Before(e.Expires) {
-		return nil, false
+		return nil, ErrNotFound
 	}
-	return e, true
+	return e, nil
 }
 
 // Put stores a copy of e, replacing any entry under the same (validator,

@@ -41,8 +41,10 @@ type Entry struct {
 // concurrent use.
 type Store interface {
 	// Get returns the entry stored under (validator, uuid) if it has not
-	// expired at now. It does not retain uuid.
-	Get(validator [32]byte, uuid []byte, now time.Time) (*Entry, bool)
+	// expired at now; ErrNotFound if there is none; an error wrapping
+	// ErrUnavailable if the store cannot be reached (a shared backend).
+	// It does not retain uuid.
+	Get(validator [32]byte, uuid []byte, now time.Time) (*Entry, error)
 	// Put stores e, replacing any entry under the same (validator, uuid).
 	Put(e *Entry, now time.Time) error
 	// Delete removes the entry under (validator, uuid), if any.
@@ -51,6 +53,15 @@ type Store interface {
 	// included.
 	Len() int
 }
+
+// Errors of Get.
+var (
+	// ErrNotFound means no live entry is stored under (validator, uuid).
+	ErrNotFound = errors.New("keystore: no such key")
+	// ErrUnavailable means the store could not be reached; callers must
+	// fail closed (refuse), never treat it as "not found".
+	ErrUnavailable = errors.New("keystore: store unavailable")
+)
 
 // Errors of Put.
 var (

@@ -111,6 +111,8 @@ func nonceCode(err error, body bool) Code {
 		return CodeNonceReplayed
 	case errors.Is(err, nonce.ErrFull):
 		return CodeNonceCapacity
+	case errors.Is(err, nonce.ErrUnavailable):
+		return CodeStoreUnavailable
 	case body:
 		return CodeBodyNonceInvalid
 	case errors.Is(err, nonce.ErrTooOld):

@@ -9,7 +9,7 @@ var codes = [...]Code{
 	CodeTokenInvalid, CodeTokenExpired, CodeTokenFuture, CodeInvalidJSON,
 	CodeBodyNonceMissing, CodeBodyNonceInvalid, CodeBodyNonceReplayed, CodeBodyTooLarge,
 	CodeNotFound, CodeMethodNotAllowed, CodeNonceCapacity, CodeRateLimited,
-	CodeUpstreamDown, CodeUpstreamTimeout, CodeBadRequest, CodeHeaderTooLarge,
+	CodeStoreUnavailable, CodeUpstreamDown, CodeUpstreamTimeout, CodeBadRequest, CodeHeaderTooLarge,
 	CodeInternal,
 }
 

@@ -41,6 +41,7 @@ const (
 	CodeMethodNotAllowed  Code = "method_not_allowed"  // wrong method on a Fiber endpoint
 	CodeNonceCapacity     Code = "nonce_capacity"      // the replay guard is full: retry later
 	CodeRateLimited       Code = "rate_limited"        // too many requests
+	CodeStoreUnavailable  Code = "store_unavailable"   // the shared key or nonce store is down: retry shortly
 	CodeUpstreamDown      Code = "upstream_unavailable"
 	CodeUpstreamTimeout   Code = "upstream_timeout"
 	CodeBadRequest        Code = "bad_request" // the HTTP request itself is malformed
@@ -74,6 +75,8 @@ func (c Code) status() int {
 		return fasthttp.StatusTooManyRequests
 	case CodeUpstreamDown, CodeInternal:
 		return fasthttp.StatusBadGateway
+	case CodeStoreUnavailable:
+		return fasthttp.StatusServiceUnavailable
 	case CodeUpstreamTimeout:
 		return fasthttp.StatusGatewayTimeout
 	}
@@ -111,6 +114,7 @@ var details = map[Code]string{
 	CodeMethodNotAllowed:  "Method Not Allowed",
 	CodeNonceCapacity:     "too many requests in flight: retry shortly",
 	CodeRateLimited:       "too many requests: retry shortly",
+	CodeStoreUnavailable:  "the shared key store is unavailable: retry shortly",
 	CodeUpstreamDown:      "the upstream app is unavailable",
 	CodeUpstreamTimeout:   "the upstream app did not answer in time",
 	CodeBadRequest:        "malformed HTTP request",
@@ -146,7 +150,7 @@ func writeError(ctx *fasthttp.RequestCtx, code Code) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(code.status())
 	ctx.SetContentType("application/json")
-	if code == CodeRateLimited || code == CodeNonceCapacity {
+	if code == CodeRateLimited || code == CodeNonceCapacity || code == CodeStoreUnavailable {
 		secs := int64(1)
 		if d, ok := ctx.UserValue(retryAfterKey).(time.Duration); ok && d > time.Second {
 			secs = int64((d + time.Second - 1) / time.Second)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/fernet"
@@ -75,6 +76,9 @@ func (h *Handler) storeKey(ctx *fasthttp.RequestCtx, c caller, uuid, wrapped str
 	}
 	if err := h.opts.Keys.Put(e, now); err != nil {
 		h.log.Error("storing a symmetric key", "err", err)
+		if errors.Is(err, keystore.ErrUnavailable) {
+			return CodeStoreUnavailable
+		}
 		return CodeInternal
 	}
 	ctx.SetContentType("application/json")

@@ -66,8 +66,8 @@ func TestLegacyExchange(t *testing.T) {
 			if status != 200 {
 				t.Fatalf("got %d %s, want 200", status, body)
 			}
-			e, ok := g.Keys.Get(alice.Public(), []byte(uuid), g.Clock.Now())
-			if !ok || e.Key.Raw() != key.Raw() {
+			e, err := g.Keys.Get(alice.Public(), []byte(uuid), g.Clock.Now())
+			if err != nil || e.Key.Raw() != key.Raw() {
 				t.Fatalf("the exchanged key was not stored under (alice, uuid)")
 			}
 		})

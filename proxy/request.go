@@ -65,7 +65,12 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	if code := h.limits.validator(ctx, c.id.pub, real); code != "" {
 		return code
 	}
-	entry, haveKey := h.opts.Keys.Get(c.id.pub, fh.uuid, now)
+	entry, err := h.opts.Keys.Get(c.id.pub, fh.uuid, now)
+	if err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		h.log.Warn("key store lookup failed", "err", err)
+		return CodeStoreUnavailable
+	}
+	haveKey := err == nil
 	encrypt := r.Response == ResponseEncrypted || (r.Response == ResponseAuto && fh.wantsEncryptedResponse)
 	call := upstreamCall{caller: c, uuid: fh.uuid, encrypt: encrypt, keepType: true}
 	if encrypt {

@@ -20,6 +20,10 @@ var (
 	// ErrFull means the guard holds MaxEntries live nonces and refuses to
 	// record another until some expire and are swept.
 	ErrFull = errors.New("nonce guard full")
+	// ErrUnavailable means a shared guard could not be reached. Callers
+	// must refuse the request: a nonce that cannot be recorded could be
+	// replayed.
+	ErrUnavailable = errors.New("nonce guard unavailable")
 )
 
 // malformedError names what is wrong with a nonce and matches ErrMalformed.
