@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -93,13 +94,15 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall)
 	}
 	if c := call.caller; c.id != nil {
 		req.Header.Set(headerValidatorHotkey, c.id.ss58)
-		req.Header.Set(headerValidatorStake, strconv.FormatFloat(c.stake, 'f', -1, 64))
+		var num [32]byte
+		req.Header.SetBytesV(headerValidatorStake, strconv.AppendFloat(num[:0], c.stake, 'f', -1, 64))
 		if len(call.uuid) > 0 {
 			req.Header.SetBytesV(headerKeyUUID, call.uuid)
 		}
 	}
-	if ip := ctx.RemoteIP(); ip != nil {
-		req.Header.Add("X-Forwarded-For", ip.String())
+	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		var buf [48]byte
+		req.Header.AddBytesV("X-Forwarded-For", ip.Unmap().AppendTo(buf[:0]))
 	}
 	req.SetBodyRaw(call.body)
 
