@@ -12,6 +12,8 @@
 // as soon as its last answer came) or a fixed rate (an open-loop schedule
 // whose latencies are measured from each request's intended send time), and
 // can measure full handshakes instead of requests, or flood the target with a
-// mix of bad requests. It reports throughput, latency percentiles and answers
-// by status and error code.
+// mix of bad requests. Its plain mode sends the same JSON bodies with no
+// Fiber at all, so an app or a plain proxy can be measured by the same
+// generator for comparison. It reports throughput, latency percentiles and
+// answers by status and error code.
 package loadgen

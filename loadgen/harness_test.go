@@ -46,6 +46,7 @@ func testRSA(t testing.TB) *rsa.PrivateKey {
 type received struct {
 	at        time.Time
 	validator string
+	header    http.Header
 	body      []byte
 }
 
@@ -68,7 +69,7 @@ func startEcho(t *testing.T, delay time.Duration, answer []byte) *echoApp {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		a.mu.Lock()
-		a.got = append(a.got, received{at: time.Now(), validator: r.Header.Get("X-Fiber-Validator-Hotkey"), body: body})
+		a.got = append(a.got, received{at: time.Now(), validator: r.Header.Get("X-Fiber-Validator-Hotkey"), header: r.Header.Clone(), body: body})
 		a.mu.Unlock()
 		time.Sleep(delay)
 		w.Header().Set("Content-Type", "application/json")

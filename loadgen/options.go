@@ -79,6 +79,14 @@ type Options struct {
 	// Flood sends a mix of bad requests at Rate (see FloodKinds) instead of
 	// honest ones.
 	Flood bool
+	// Plain sends plain POSTs instead: the padded payload with a fresh
+	// "nonce" field (the body an app behind a Fiber server receives), as
+	// application/json, with no handshake, no Fiber headers, no signature
+	// and no encryption. It measures an app, or a proxy that does no
+	// Fiber work, with the same generator as encrypted requests. Miner is
+	// then optional, and Flood, HandshakesOnly and EncryptedResponse are
+	// refused.
+	Plain bool
 	// MaxBody is the target's body limit; flood mode's oversized requests
 	// announce one byte more. Default 10 MiB.
 	MaxBody int
@@ -121,7 +129,9 @@ func (o *Options) withDefaults() (*url.URL, error) {
 		bad("URL %q: want http://host:port or https://host:port", o.URL)
 	}
 	if o.Miner == "" {
-		bad("Miner is required")
+		if !o.Plain {
+			bad("Miner is required")
+		}
 	} else if _, _, err := ss58.Decode(o.Miner); err != nil {
 		bad("Miner %q: %v", o.Miner, err)
 	}
@@ -187,6 +197,9 @@ func (o *Options) withDefaults() (*url.URL, error) {
 	}
 	if o.Flood && o.HandshakesOnly {
 		bad("Flood and HandshakesOnly exclude each other")
+	}
+	if o.Plain && (o.Flood || o.HandshakesOnly || o.EncryptedResponse) {
+		bad("Plain excludes Flood, HandshakesOnly and EncryptedResponse")
 	}
 	if o.Flood && o.Rate == 0 {
 		bad("Flood needs a Rate")

@@ -19,8 +19,12 @@ func (r *Result) WriteText(w io.Writer) error {
 	if r.Loop == LoopFixedRate {
 		loop = "fixed rate " + num(r.Rate) + "/s"
 	}
-	fmt.Fprintf(b, "fibergate bench: %s, %s, %d validators, %d workers, %s against %s\n",
-		r.Mode, loop, r.Validators, r.Concurrency, secs(r.ElapsedSeconds), r.Target)
+	who := fmt.Sprintf("%d validators, ", r.Validators)
+	if r.Mode == ModePlain {
+		who = ""
+	}
+	fmt.Fprintf(b, "fibergate bench: %s, %s, %s%d workers, %s against %s\n",
+		r.Mode, loop, who, r.Concurrency, secs(r.ElapsedSeconds), r.Target)
 	if r.Interrupted {
 		fmt.Fprintf(b, "  interrupted before the end of the run\n")
 	}

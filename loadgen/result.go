@@ -12,6 +12,7 @@ const (
 	ModeRequests   = "requests"   // signed, encrypted requests after one handshake per validator
 	ModeHandshakes = "handshakes" // full handshakes: public key, then key exchange
 	ModeFlood      = "flood"      // a mix of bad requests (FloodKinds)
+	ModePlain      = "plain"      // plain POSTs: no handshake, no Fiber headers, no crypto
 )
 
 // Loops of a run, as Result.Loop names them.
@@ -26,7 +27,7 @@ const (
 type Result struct {
 	// Target is the URL the operations went to.
 	Target string `json:"target"`
-	// Mode is ModeRequests, ModeHandshakes or ModeFlood.
+	// Mode is ModeRequests, ModeHandshakes, ModeFlood or ModePlain.
 	Mode string `json:"mode"`
 	// Loop is LoopClosed or LoopFixedRate.
 	Loop        string  `json:"loop"`

@@ -12,7 +12,7 @@ import (
 // Run drives the target as opts says and returns what it measured.
 //
 // Setup comes first and is not measured: every simulated validator
-// exchanges a key (flood and request modes), a closed loop warms up to
+// exchanges a key (flood and request modes; plain mode has none), a closed loop warms up to
 // estimate the target's throughput, and operations are signed ahead (see
 // Signing). Then the measured phase runs for opts.Duration. Run returns an
 // error, and no Result, when setup fails: bad options, an unreachable
@@ -40,6 +40,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.Rate > 0 {
 		res.Loop = LoopFixedRate
+	}
+	if opts.Plain {
+		res.Mode, res.Validators = ModePlain, 0
+		ps, err := newPlainSender(&opts, t)
+		if err != nil {
+			return nil, err
+		}
+		s := newSupply(batchSize(&opts, 128), maxItems(&opts, ps.itemBytes()), opts.usableAge(), opts.Now, ps.build)
+		ws := newWorkers(opts.Concurrency, ps.init)
+		return res, phases(ctx, &opts, res, s, ws, ps.do, int64(max(2048, 32*opts.Concurrency)), setupStart)
 	}
 	ids, err := identities(opts.SeedPrefix, opts.Validators)
 	if err != nil {

@@ -419,6 +419,10 @@ func TestOptionsRefused(t *testing.T) {
 		{"relative path", Options{URL: "http://127.0.0.1:1", Miner: bobSS58, Path: "echo"}, "Path"},
 		{"tiny window", Options{URL: "http://127.0.0.1:1", Miner: bobSS58, NonceWindow: time.Second}, "NonceWindow"},
 		{"negative validators", Options{URL: "http://127.0.0.1:1", Miner: bobSS58, Validators: -1}, "Validators"},
+		{"plain and encrypted responses", Options{URL: "http://127.0.0.1:1", Plain: true, EncryptedResponse: true}, "Plain excludes"},
+		{"plain and handshakes", Options{URL: "http://127.0.0.1:1", Plain: true, HandshakesOnly: true}, "Plain excludes"},
+		{"plain flood", Options{URL: "http://127.0.0.1:1", Plain: true, Flood: true, Rate: 1}, "Plain excludes"},
+		{"plain with a bad miner", Options{URL: "http://127.0.0.1:1", Plain: true, Miner: "5Fxxx"}, "Miner"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

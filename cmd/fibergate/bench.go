@@ -20,7 +20,9 @@ const benchSummary = `A load generator for Fiber servers (fibergate or Fiber's o
                          target's validators.nodes_file
   fibergate bench run    simulated validators do real handshakes, then send signed, encrypted
                          requests: a closed loop (--concurrency workers) or a fixed --rate;
-                         prints requests/s, handshakes/s, latency percentiles and errors
+                         prints requests/s, handshakes/s, latency percentiles and errors;
+                         with --plain, plain JSON POSTs and no Fiber at all, to measure the
+                         app or a plain proxy with the same generator
   fibergate bench flood  send a mix of bad requests at a fixed --rate; every one must be
                          refused with a 4xx
 
@@ -117,11 +119,12 @@ func runBenchLoad(action string, args []string, stdout, stderr io.Writer) error 
 		fs.BoolVar(&o.EncryptedResponse, "encrypted-response", false, "ask for encrypted answers (X-Fiber-Response-Encryption: fernet) and decrypt each")
 		fs.BoolVar(&o.CheckEcho, "check-echo", false, "require each answer to contain the request's inner nonce (an echo app's answer does)")
 		fs.BoolVar(&o.HandshakesOnly, "handshakes-only", false, "measure handshakes: each operation is GET /public-encryption-key and POST /exchange-symmetric-key")
+		fs.BoolVar(&o.Plain, "plain", false, "send plain POSTs of the same JSON (with a fresh \"nonce\" field, as an app behind fibergate gets it): no handshake, no Fiber headers, no crypto; --miner is then optional")
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if o.Miner == "" {
+	if o.Miner == "" && !o.Plain {
 		fmt.Fprintln(stderr, "--miner is required")
 		fs.Usage()
 		return errUsage

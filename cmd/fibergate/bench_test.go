@@ -70,7 +70,8 @@ func TestBenchAgainstServe(t *testing.T) {
 	if r := runFibergate(t, dir, testEnv(), "bench", "nodes", "--validators", "4", "--out", "nodes.json"); r.code != 0 {
 		t.Fatalf("bench nodes: exit %d, stderr %q", r.code, r.stderr)
 	}
-	cfg := testConfig{upstreamURL: "http://" + freeAddr(t), nodesFile: filepath.Join(dir, "nodes.json")}.write(t, dir)
+	appURL := "http://" + freeAddr(t)
+	cfg := testConfig{upstreamURL: appURL, nodesFile: filepath.Join(dir, "nodes.json")}.write(t, dir)
 	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg, "--demo-upstream")
 	addr, _ := p.waitReady(t)
 	target := []string{"--url", "http://" + addr, "--miner", bobSS58, "--validators", "4"}
@@ -87,6 +88,25 @@ func TestBenchAgainstServe(t *testing.T) {
 		}
 		if res.Setup.Handshakes != 4 {
 			t.Errorf("setup handshakes: got %d, want 4", res.Setup.Handshakes)
+		}
+	})
+	t.Run("plain to the app", func(t *testing.T) {
+		// No --miner: plain requests carry no Fiber header.
+		res := benchJSON(t, dir, 0, "bench", "run", "--plain", "--url", appURL, "--concurrency", "8", "--rate", "40",
+			"--duration", "1s", "--size", "512", "--check-echo")
+		if res.Mode != loadgen.ModePlain || res.Ops+res.Dropped != 40 || res.Ops == 0 || res.Errors != 0 || res.Statuses[200] != res.Ops {
+			t.Errorf("got %s: %d ok of %d, %d dropped, statuses %v, codes %v; want 40 plain requests answered 200",
+				res.Mode, res.OK, res.Ops, res.Dropped, res.Statuses, res.Codes)
+		}
+		if res.Setup.Handshakes != 0 {
+			t.Errorf("setup handshakes: got %d, want none", res.Setup.Handshakes)
+		}
+	})
+	t.Run("plain to fibergate", func(t *testing.T) {
+		// fibergate refuses them all, and bench run says so with exit 1.
+		res := benchJSON(t, dir, 1, bench("run", "--plain", "--concurrency", "4", "--rate", "20", "--duration", "500ms")...)
+		if res.Ops != 10 || res.OK != 0 || res.Codes["missing_header"] != 10 {
+			t.Errorf("got %d ok of %d, statuses %v, codes %v; want 10 refused with missing_header", res.OK, res.Ops, res.Statuses, res.Codes)
 		}
 	})
 	t.Run("handshakes", func(t *testing.T) {
@@ -146,9 +166,10 @@ func TestBenchUsage(t *testing.T) {
 		{"bench --help", []string{"bench", "--help"}, 0, nil, []string{"Usage: fibergate bench"}},
 		{"unknown action", []string{"bench", "dance"}, 2, nil, []string{`unknown action "dance"`}},
 		{"run --help", []string{"bench", "run", "--help"}, 0, nil,
-			[]string{"-url", "-miner", "-validators", "-concurrency", "-duration", "-rate", "-path", "-size", "-encrypted-response", "-handshakes-only", "-json"}},
+			[]string{"-url", "-miner", "-validators", "-concurrency", "-duration", "-rate", "-path", "-size", "-encrypted-response", "-handshakes-only", "-plain", "-json"}},
 		{"flood --help", []string{"bench", "flood", "--help"}, 0, nil, []string{"-rate", "-max-body", "-duration"}},
 		{"run without --miner", []string{"bench", "run"}, 2, nil, []string{"--miner is required"}},
+		{"plain with encrypted responses", []string{"bench", "run", "--plain", "--encrypted-response"}, 1, nil, []string{"Plain excludes"}},
 		{"nodes without --out", []string{"bench", "nodes"}, 2, nil, []string{"--out is required"}},
 		{"bad flag value", []string{"bench", "run", "--miner", bobSS58, "--rate", "fast"}, 2, nil, []string{"-rate"}},
 		{"bad options", []string{"bench", "run", "--miner", bobSS58, "--path", "echo"}, 1, nil, []string{"Path"}},
