@@ -41,6 +41,9 @@ func run(listen string) error {
 		WriteTimeout:       30 * time.Second,
 		IdleTimeout:        120 * time.Second,
 		MaxRequestBodySize: 16 << 20,
+		// As fibergate's (its limits.max_header): a 4 KiB body and its
+		// headers arrive in one read.
+		ReadBufferSize: 16 << 10,
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
