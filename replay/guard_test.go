@@ -1,0 +1,278 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fibergate/fibergate/crypto/nonce"
+	"github.com/fibergate/fibergate/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// t0 is a fixed server clock, unix ns; nonces are stamped around it.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+
+var (
+	alice = nonce.Scope{Who: [32]byte{1}, Kind: nonce.KindHeader}
+	bob   = nonce.Scope{Who: [32]byte{2}, Kind: nonce.KindHeader}
+)
+
+func fiberNonce(ts int64, suffix string) []byte {
+	return []byte(strconv.FormatInt(ts, 10) + "_" + suffix)
+}
+
+func newClient(t testing.TB, srv *redistest.Server) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr: srv.Addr, Protocol: 2, MaxRetries: -1, DialerRetries: 1,
+		DialTimeout: 250 * time.Millisecond, ReadTimeout: 250 * time.Millisecond, WriteTimeout: 250 * time.Millisecond,
+		PoolTimeout: 250 * time.Millisecond, DisableIdentity: true,
+	})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func newGuard(t testing.TB, c redis.UniversalClient, opts Options) *Guard {
+	t.Helper()
+	opts.Client = c
+	g, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestNewRejects(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Error("New without a client: got no error")
+	}
+}
+
+// The same answers as nonce.Guard for every case, with two replicas (two
+// guards on two clients) sharing one Redis.
+func TestRemember(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	window := 120 * time.Second
+	a := newGuard(t, newClient(t, srv), Options{Window: window})
+	b := newGuard(t, newClient(t, srv), Options{Window: window})
+	w := int64(window)
+	steps := []struct {
+		name  string
+		g     *Guard
+		scope nonce.Scope
+		n     []byte
+		ts    int64
+		now   int64
+		want  error
+	}{
+		{"first sight on a", a, alice, fiberNonce(t0, "x"), t0, t0, nil},
+		{"replay on b", b, alice, fiberNonce(t0, "x"), t0, t0, nonce.ErrReplayed},
+		{"replay on a", a, alice, fiberNonce(t0, "x"), t0, t0 + w/2, nonce.ErrReplayed},
+		{"same text, other signer", b, bob, fiberNonce(t0, "x"), t0, t0, nil},
+		{"same text, body kind", b, nonce.Scope{Who: alice.Who, Kind: nonce.KindBody}, fiberNonce(t0, "x"), t0, t0, nil},
+		{"oldest accepted", a, alice, fiberNonce(t0-w, "o"), t0 - w, t0, nil},
+		{"one ns too old", a, alice, fiberNonce(t0-w-1, "o"), t0 - w - 1, t0, nonce.ErrTooOld},
+		{"newest accepted", b, alice, fiberNonce(t0+w, "f"), t0 + w, t0, nil},
+		{"one ns too new", b, alice, fiberNonce(t0+w+1, "f"), t0 + w + 1, t0, nonce.ErrTooNew},
+		{"empty", a, alice, nil, t0, t0, nonce.ErrMalformed},
+		{"too long", a, alice, []byte(strings.Repeat("1", nonce.MaxLen+1)), t0, t0, nonce.ErrMalformed},
+		{"longest", a, alice, []byte(strings.Repeat("1", nonce.MaxLen)), t0, t0, nil},
+	}
+	for _, s := range steps {
+		if err := s.g.Remember(s.scope, s.n, s.ts, s.now); !errors.Is(err, s.want) || (s.want == nil && err != nil) {
+			t.Errorf("%s: got %v, want %v", s.name, err, s.want)
+		}
+	}
+}
+
+// A nonce lives in Redis until its own window ends, plus the clock skew
+// allowance, not a fixed time from first sight.
+func TestExpiryAtWindowEnd(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	g := newGuard(t, newClient(t, srv), Options{Window: 120 * time.Second, ClockSkew: 3 * time.Second})
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		ts   int64
+		want time.Duration // ts + window + skew - now
+	}{
+		{"stamped now", t0, 123 * time.Second},
+		{"stamped 119 s ahead", t0 + int64(119*time.Second), 242 * time.Second},
+		{"stamped 100 s ago", t0 - int64(100*time.Second), 23 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := fiberNonce(tc.ts, "e")
+			if err := g.Remember(alice, n, tc.ts, t0); err != nil {
+				t.Fatal(err)
+			}
+			got, err := srv.Do(ctx, "PTTL", g.Key(alice, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, _ := strconv.ParseInt(got, 10, 64)
+			if want := tc.want.Milliseconds(); ms > want || ms < want-1000 {
+				t.Errorf("PTTL: got %d ms, want about %d ms", ms, want)
+			}
+			if v, _ := srv.Do(ctx, "GET", g.Key(alice, n)); v != "1" {
+				t.Errorf("value: got %q, want %q", v, "1")
+			}
+		})
+	}
+	if k := g.Key(alice, fiberNonce(t0, "e")); !strings.HasPrefix(k, "fibergate:nonce:") || len(k) != len("fibergate:nonce:")+32 || strings.Contains(k, strconv.FormatInt(t0, 10)) {
+		t.Errorf("key %q: want fibergate:nonce: and 32 hex digits of a hash", k)
+	}
+}
+
+// The same nonce offered to two replicas at the same moment, many times
+// over: exactly one acceptance each time.
+func TestConcurrentExactlyOnce(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	a := newGuard(t, newClient(t, srv), Options{})
+	b := newGuard(t, newClient(t, srv), Options{})
+	now := time.Now().UnixNano()
+	const rounds = 1000
+	for i := range rounds {
+		n := fiberNonce(now, fmt.Sprintf("c%06d", i))
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, g := range []*Guard{a, b} {
+			wg.Go(func() {
+				<-start
+				switch err := g.Remember(alice, n, now, now); {
+				case err == nil:
+					wins.Add(1)
+				case !errors.Is(err, nonce.ErrReplayed):
+					t.Errorf("round %d: %v", i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if w := wins.Load(); w != 1 {
+			t.Fatalf("round %d: accepted %d times, want exactly once", i, w)
+		}
+	}
+}
+
+// sync records the generations a guard reports.
+type sync0 struct {
+	key  string
+	seen atomic.Int64
+}
+
+func (s *sync0) GenerationKey() string       { return s.key }
+func (s *sync0) ObserveGeneration(gen int64) { s.seen.Store(gen) }
+
+// With a Sync, the generation is read in the same round trip and reported
+// whether the nonce is accepted or refused.
+func TestSyncGeneration(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := &sync0{key: "fibergate:keygen"}
+	g := newGuard(t, newClient(t, srv), Options{Sync: s})
+	ctx := context.Background()
+	n := fiberNonce(t0, "s")
+	if err := g.Remember(alice, n, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.seen.Load(); got != 0 {
+		t.Errorf("no generation in Redis: observed %d, want nothing", got)
+	}
+	if _, err := srv.Do(ctx, "SET", "fibergate:keygen", "1767323045000042"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Remember(alice, n, t0, t0); !errors.Is(err, nonce.ErrReplayed) {
+		t.Fatalf("replay: got %v, want ErrReplayed", err)
+	}
+	if got := s.seen.Load(); got != 1767323045000042 {
+		t.Errorf("observed generation: got %d, want 1767323045000042", got)
+	}
+}
+
+// Redis down or hung: Remember refuses with ErrUnavailable within the
+// client's timeouts, never accepts, and works again once Redis is back.
+func TestUnavailable(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	var fails atomic.Int32
+	g := newGuard(t, newClient(t, srv), Options{OnError: func(error) { fails.Add(1) }})
+	now := time.Now().UnixNano()
+	check := func(what string, n []byte) {
+		t.Helper()
+		start := time.Now()
+		if err := g.Remember(alice, n, now, now); !errors.Is(err, nonce.ErrUnavailable) {
+			t.Errorf("%s: got %v, want ErrUnavailable", what, err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s: took %v, want a fast failure", what, d)
+		}
+	}
+	srv.Pause()
+	check("hung", fiberNonce(now, "h"))
+	srv.Resume()
+	srv.Stop()
+	for i := range 3 {
+		check("down", fiberNonce(now, fmt.Sprint("d", i)))
+	}
+	if fails.Load() < 4 {
+		t.Errorf("OnError calls: got %d, want one per failure (4)", fails.Load())
+	}
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := g.Remember(alice, fiberNonce(now, "back"), now, now)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Remember after Redis came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLen(t *testing.T) {
+	l := newLiveCount(10*time.Second, time.Second)
+	sec := int64(time.Second)
+	now := t0
+	for i := range 5 {
+		l.add(now + int64(i)*sec)
+	}
+	l.add(now + 3*sec)
+	if got := l.len(now); got != 6 {
+		t.Errorf("len at start: got %d, want 6", got)
+	}
+	if got := l.len(now + 3*sec); got != 3 {
+		t.Errorf("len 3 s later: got %d, want 3 (the records ending at +3 s and +4 s)", got)
+	}
+	if got := l.len(now + 5*sec); got != 0 {
+		t.Errorf("len once all ended: got %d, want 0", got)
+	}
+	// A bucket reused for a later second starts from one.
+	l.add(now + int64(len(l.b))*sec)
+	if got := l.len(now + int64(len(l.b))*sec); got != 1 {
+		t.Errorf("reused bucket: got %d, want 1", got)
+	}
+}
+
+// Len counts this replica's live records through the wall clock.
+func TestGuardLen(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	g := newGuard(t, newClient(t, srv), Options{})
+	now := time.Now().UnixNano()
+	for i := range 3 {
+		if err := g.Remember(alice, fiberNonce(now, fmt.Sprint("l", i)), now, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := g.Len(); got != 3 {
+		t.Errorf("Len: got %d, want 3", got)
+	}
+}
