@@ -60,6 +60,7 @@ type Metrics struct {
 	chainBlock        prometheus.Gauge
 	snapshotSaves     *prometheus.CounterVec
 	snapshotLast      prometheus.Gauge
+	backendErrors     *prometheus.CounterVec
 	panics            prometheus.Counter
 }
 
@@ -127,6 +128,10 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Namespace: Namespace, Subsystem: "keystore", Name: "snapshot_last_success_timestamp_seconds",
 			Help: "Unix time of the last successful key snapshot write.",
 		}),
+		backendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "keystore", Name: "backend_errors_total",
+			Help: "Failed calls to the shared key and nonce backend (Redis) by operation: get, put, delete, subscription, nonce or ping.",
+		}, []string{"op"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "handler_panics_total",
 			Help: "Panics recovered in request handlers (each one is a bug; the request got a 502).",
@@ -149,7 +154,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 	cs := []prometheus.Collector{
 		m.handshakes, m.handshakeDuration, m.requests, m.requestDuration,
 		m.upstreamDuration, m.streams, m.validators, m.validatorsRefresh,
-		m.validatorReloads, m.chainFailures, m.chainStale, m.chainBlock, m.snapshotSaves, m.snapshotLast, m.panics, build,
+		m.validatorReloads, m.chainFailures, m.chainStale, m.chainBlock, m.snapshotSaves, m.snapshotLast, m.backendErrors, m.panics, build,
 	}
 	if g.SymmetricKeys != nil {
 		f := g.SymmetricKeys
@@ -250,6 +255,21 @@ func (m *Metrics) SnapshotSaved(at time.Time, err error) {
 	}
 	m.snapshotSaves.WithLabelValues("ok").Inc()
 	m.snapshotLast.Set(float64(at.UnixNano()) / 1e9)
+}
+
+// InitBackend makes the backend error series of each of ops exist at 0;
+// serve calls it when a shared backend is configured, so the series exist
+// only where they can count.
+func (m *Metrics) InitBackend(ops []string) {
+	for _, op := range ops {
+		m.backendErrors.WithLabelValues(op)
+	}
+}
+
+// BackendError records a failed call to the shared backend; op is one of
+// the bounded operation names given to InitBackend.
+func (m *Metrics) BackendError(op string) {
+	m.backendErrors.WithLabelValues(op).Inc()
 }
 
 // Panic records a recovered handler panic.

@@ -44,6 +44,9 @@ func record(t *testing.T) *prometheus.Registry {
 	m.ValidatorsLoaded("nodes_file", 0, time.Time{}, errors.New("bad json"))
 	m.SnapshotSaved(time.Unix(1_700_000_200, 0), nil)
 	m.SnapshotSaved(time.Time{}, errors.New("disk full"))
+	m.InitBackend([]string{"get", "nonce", "ping"})
+	m.BackendError("nonce")
+	m.BackendError("nonce")
 	m.Panic()
 	return reg
 }
