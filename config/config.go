@@ -25,6 +25,13 @@ const (
 	DefaultChainCacheName           = "chain-nodes.json"
 	DefaultPersistInterval          = 30 * time.Second
 	DefaultStorageKeyEnv            = "FIBERGATE_STORAGE_KEY"
+	DefaultBackend                  = BackendMemory
+	DefaultRedisAddr                = "127.0.0.1:6379"
+	DefaultRedisPrefix              = "fibergate:"
+	DefaultRedisDialTimeout         = time.Second
+	DefaultRedisReadTimeout         = 500 * time.Millisecond
+	DefaultRedisWriteTimeout        = 500 * time.Millisecond
+	DefaultRedisPoolSize            = 64
 	DefaultMode                     = ModeEncrypted
 	DefaultResponse                 = ResponseAuto
 	DefaultMaxBody             Size = 10 << 20
@@ -61,7 +68,8 @@ type Config struct {
 	NonceWindow time.Duration `yaml:"nonce_window"`
 	// Validators says who may talk to the miner and with what stake.
 	Validators Validators `yaml:"validators"`
-	// Keystore configures the optional encrypted snapshot of symmetric keys.
+	// Keystore configures where symmetric keys and used nonces are kept:
+	// in memory, optionally with an encrypted snapshot, or in Redis.
 	Keystore Keystore `yaml:"keystore"`
 	// Routes are checked in order against the request path; the first match
 	// decides. A path no route matches gets Default. Default: none.
@@ -197,23 +205,69 @@ type StaticValidator struct {
 	Stake float64 `yaml:"stake"`
 }
 
-// Keystore configures the encrypted snapshot of exchanged symmetric keys.
+// Keystore configures where exchanged symmetric keys and used nonces are
+// kept, and the storage key that seals keys at rest.
 type Keystore struct {
-	// PersistFile is the path of the snapshot; empty keeps keys in memory
-	// only, so they are lost at restart. A leading ~ is the home directory.
-	// Default empty.
+	// Backend is memory (this process only) or redis (shared by every
+	// replica through Redis, see Redis). Default memory.
+	Backend Backend `yaml:"backend"`
+	// PersistFile is the path of the snapshot of the memory backend; empty
+	// keeps keys in memory only, so they are lost at restart. Not used with
+	// the redis backend. A leading ~ is the home directory. Default empty.
 	PersistFile string `yaml:"persist_file"`
 	// PersistInterval is how often the snapshot is written. Default 30s.
 	PersistInterval time.Duration `yaml:"persist_interval"`
-	// StorageKeyEnv names the environment variable holding the snapshot's
-	// key. Only the name is configuration; the value is read at start and
-	// never printed. Cleared when StorageKeyFile is given.
+	// StorageKeyEnv names the environment variable holding the storage key
+	// that seals the snapshot, or with the redis backend every key in
+	// Redis (every replica needs the same one). Only the name is
+	// configuration; the value is read at start and never printed. Cleared
+	// when StorageKeyFile is given.
 	// Default "FIBERGATE_STORAGE_KEY".
 	StorageKeyEnv string `yaml:"storage_key_env"`
-	// StorageKeyFile is the path of a file holding the snapshot's key, used
+	// StorageKeyFile is the path of a file holding the storage key, used
 	// instead of StorageKeyEnv. A leading ~ is the home directory.
 	// Default empty.
 	StorageKeyFile string `yaml:"storage_key_file"`
+	// Redis configures the redis backend; ignored with memory.
+	Redis Redis `yaml:"redis"`
+}
+
+// Redis configures the connection of the redis backend. The password is
+// never in the file: it comes from an environment variable or a file.
+type Redis struct {
+	// Addr is the Redis server's host:port. Default "127.0.0.1:6379".
+	Addr string `yaml:"addr"`
+	// Username is the ACL user; empty uses the default user. Default empty.
+	Username string `yaml:"username"`
+	// PasswordEnv names the environment variable holding the password.
+	// Default empty (no password).
+	PasswordEnv string `yaml:"password_env"`
+	// PasswordFile is the path of a file holding the password, instead of
+	// PasswordEnv. A leading ~ is the home directory. Default empty.
+	PasswordFile string `yaml:"password_file"`
+	// TLS connects with TLS, verifying the server against the system's
+	// roots or TLSCAFile. Default false.
+	TLS bool `yaml:"tls"`
+	// TLSServerName is the name the server's certificate must carry;
+	// empty means the host of Addr. Needs TLS. Default empty.
+	TLSServerName string `yaml:"tls_server_name"`
+	// TLSCAFile is a PEM file of the CA certificates to trust instead of
+	// the system's. Needs TLS. A leading ~ is the home directory.
+	// Default empty.
+	TLSCAFile string `yaml:"tls_ca_file"`
+	// Prefix starts every Redis key and channel fibergate uses, so several
+	// deployments can share one Redis. Default "fibergate:".
+	Prefix string `yaml:"prefix"`
+	// DialTimeout bounds opening a connection. Default 1s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ReadTimeout bounds waiting for each reply; a request that needs Redis
+	// fails with 503 after it. It also bounds the wait for a free pooled
+	// connection. Default 500ms.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds sending each command. Default 500ms.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// PoolSize is the number of pooled connections. Default 64.
+	PoolSize int `yaml:"pool_size"`
 }
 
 // Route applies a policy to the request paths that match Path.
@@ -329,8 +383,17 @@ func defaults() Config {
 			},
 		},
 		Keystore: Keystore{
+			Backend:         DefaultBackend,
 			PersistInterval: DefaultPersistInterval,
 			StorageKeyEnv:   DefaultStorageKeyEnv,
+			Redis: Redis{
+				Addr:         DefaultRedisAddr,
+				Prefix:       DefaultRedisPrefix,
+				DialTimeout:  DefaultRedisDialTimeout,
+				ReadTimeout:  DefaultRedisReadTimeout,
+				WriteTimeout: DefaultRedisWriteTimeout,
+				PoolSize:     DefaultRedisPoolSize,
+			},
 		},
 		Default: Policy{Mode: DefaultMode, Response: DefaultResponse},
 		Limits: Limits{

@@ -95,9 +95,11 @@ func TestDefaults(t *testing.T) {
 			NodesFilePoll: 5 * time.Second,
 			Chain:         Chain{Stake: StakeFiber21, Refresh: 5 * time.Minute, StaleAfter: 30 * time.Minute, Stale: StaleRefuse, Timeout: 30 * time.Second},
 		},
-		Keystore: Keystore{PersistInterval: 30 * time.Second, StorageKeyEnv: "FIBERGATE_STORAGE_KEY"},
-		Default:  Policy{Mode: ModeEncrypted, Response: ResponseAuto},
-		Limits:   Limits{MaxBody: 10 << 20, MaxHeader: 16 << 10, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: 120 * time.Second, MaxConns: 10000, MaxConnsPerIP: 256},
+		Keystore: Keystore{Backend: BackendMemory, PersistInterval: 30 * time.Second, StorageKeyEnv: "FIBERGATE_STORAGE_KEY",
+			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "fibergate:", DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond,
+				WriteTimeout: 500 * time.Millisecond, PoolSize: 64}},
+		Default: Policy{Mode: ModeEncrypted, Response: ResponseAuto},
+		Limits:  Limits{MaxBody: 10 << 20, MaxHeader: 16 << 10, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: 120 * time.Second, MaxConns: 10000, MaxConnsPerIP: 256},
 		RateLimits: RateLimits{
 			PerIP:                  Rate{PerSecond: 500, Burst: 1000},
 			PerValidator:           Rate{PerSecond: 200, Burst: 400},
@@ -320,6 +322,40 @@ func TestBadValues(t *testing.T) {
 		{"key env is an override", withBase("keystore: {storage_key_env: FIBERGATE_LISTEN}"),
 			nil, []wantProblem{{"keystore.storage_key_env", 3, "", "FIBERGATE_LISTEN", "overrides listen"}}},
 
+		// The redis backend.
+		{"bad backend", withBase("keystore: {backend: etcd}"),
+			nil, []wantProblem{{"keystore.backend", 3, "", "etcd", "want memory"}}},
+		{"redis without a storage key", withBase("keystore:", "  backend: redis", "  storage_key_env: \"\""),
+			nil, []wantProblem{{"keystore.backend", 4, "", "redis", "needs a storage key"}}},
+		{"redis with a snapshot", withBase("keystore:", "  backend: redis", "  persist_file: /var/lib/fg/keys"),
+			nil, []wantProblem{{"keystore.persist_file", 5, "", "/var/lib/fg/keys", "not used with keystore.backend redis"}}},
+		{"redis addr without port", redisDoc("addr: redis.internal"),
+			nil, []wantProblem{{"keystore.redis.addr", 6, "", "redis.internal", "host:port"}}},
+		{"redis addr without host", redisDoc(`addr: ":6379"`),
+			nil, []wantProblem{{"keystore.redis.addr", 6, "", ":6379", "host:port"}}},
+		{"redis addr port 0", redisDoc(`addr: "127.0.0.1:0"`),
+			nil, []wantProblem{{"keystore.redis.addr", 6, "", "127.0.0.1:0", "1 to 65535"}}},
+		{"redis both password sources", redisDoc("password_env: REDIS_PW", "password_file: /run/pw"),
+			nil, []wantProblem{{"keystore.redis.password_env", 6, "", "REDIS_PW", "not both"}}},
+		{"redis password env bad name", redisDoc(`password_env: "REDIS PW"`),
+			nil, []wantProblem{{"keystore.redis.password_env", 6, "", "REDIS PW", "environment variable name"}}},
+		{"redis password env is an override", redisDoc("password_env: FIBERGATE_KEYSTORE_REDIS_ADDR"),
+			nil, []wantProblem{{"keystore.redis.password_env", 6, "", "FIBERGATE_KEYSTORE_REDIS_ADDR", "overrides keystore.redis.addr"}}},
+		{"redis tls names without tls", redisDoc("tls_server_name: redis.internal", "tls_ca_file: /etc/ca.pem"),
+			nil, []wantProblem{{"keystore.redis.tls_server_name", 6, "", "redis.internal", "needs keystore.redis.tls: true"},
+				{"keystore.redis.tls_ca_file", 7, "", "/etc/ca.pem", "needs keystore.redis.tls: true"}}},
+		{"redis empty prefix", redisDoc(`prefix: ""`),
+			nil, []wantProblem{{"keystore.redis.prefix", 6, "", "", "non-empty prefix"}}},
+		{"redis prefix with a space", redisDoc(`prefix: "fg "`),
+			nil, []wantProblem{{"keystore.redis.prefix", 6, "", "fg ", "without spaces"}}},
+		{"redis timeouts and pool", redisDoc("dial_timeout: 0s", "read_timeout: -1s", "write_timeout: 0s", "pool_size: 0"),
+			nil, []wantProblem{{"keystore.redis.dial_timeout", 6, "", "0s", "more than 0"}, {"keystore.redis.read_timeout", 7, "", "-1s", "more than 0"},
+				{"keystore.redis.write_timeout", 8, "", "0s", "more than 0"}, {"keystore.redis.pool_size", 9, "", "0", "at least 1"}}},
+		{"redis password file tilde user", redisDoc("password_file: ~root/pw"),
+			[]string{"HOME=/home/m"}, []wantProblem{{"keystore.redis.password_file", 6, "", "~root/pw", "only ~ and ~/"}}},
+		{"redis bad duration from env", withBase("keystore: {backend: redis}"),
+			[]string{"FIBERGATE_KEYSTORE_REDIS_READ_TIMEOUT=500"}, []wantProblem{{"keystore.redis.read_timeout", 0, "FIBERGATE_KEYSTORE_REDIS_READ_TIMEOUT", "500", "duration with a unit"}}},
+
 		// Paths.
 		{"tilde user", doc(base[0], "validators:", "  nodes_file: ~root/nodes.json"),
 			[]string{"HOME=/home/m"}, []wantProblem{{"validators.nodes_file", 3, "", "~root/nodes.json", "only ~ and ~/"}}},
@@ -424,6 +460,27 @@ func TestGoodValues(t *testing.T) {
 		{"chain off: no cache beside the snapshot", []string{"keystore: {persist_file: /var/lib/fg/keys.snap}"}, nil, func(c *Config) error {
 			return wantEq(c.Validators.Chain.CacheFile, "")
 		}},
+		{"redis backend with defaults", []string{"keystore: {backend: redis}"}, nil, func(c *Config) error {
+			return wantEq(c.Keystore.Redis, Redis{Addr: "127.0.0.1:6379", Prefix: "fibergate:", DialTimeout: time.Second,
+				ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, PoolSize: 64})
+		}},
+		{"redis backend in full", []string{"keystore:", "  backend: redis", "  storage_key_file: /run/sk",
+			"  redis: {addr: \"[::1]:6380\", username: fg, password_file: ~/pw, tls: true, tls_server_name: redis.internal, tls_ca_file: ~/ca.pem,",
+			"          prefix: \"miner-7:\", dial_timeout: 2s, read_timeout: 100ms, write_timeout: 200ms, pool_size: 8}"},
+			[]string{"HOME=/home/m"}, func(c *Config) error {
+				return wantEq(c.Keystore, Keystore{Backend: BackendRedis, PersistInterval: 30 * time.Second, StorageKeyFile: "/run/sk",
+					Redis: Redis{Addr: "[::1]:6380", Username: "fg", PasswordFile: "/home/m/pw", TLS: true, TLSServerName: "redis.internal",
+						TLSCAFile: "/home/m/ca.pem", Prefix: "miner-7:", DialTimeout: 2 * time.Second, ReadTimeout: 100 * time.Millisecond,
+						WriteTimeout: 200 * time.Millisecond, PoolSize: 8}})
+			}},
+		{"redis keys unchecked with memory", []string{"keystore: {redis: {addr: nowhere, pool_size: 0}}"}, nil, func(c *Config) error {
+			return wantEq(c.Keystore.Backend, BackendMemory)
+		}},
+		{"redis from the environment", nil, []string{"FIBERGATE_KEYSTORE_BACKEND=redis", "FIBERGATE_KEYSTORE_REDIS_ADDR=redis:6379",
+			"FIBERGATE_KEYSTORE_REDIS_PASSWORD_ENV=REDIS_PASSWORD", "FIBERGATE_KEYSTORE_REDIS_TLS=true"}, func(c *Config) error {
+			r := c.Keystore.Redis
+			return wantEq([]any{c.Keystore.Backend, r.Addr, r.PasswordEnv, r.TLS}, []any{BackendRedis, "redis:6379", "REDIS_PASSWORD", true})
+		}},
 		{"tilde paths", []string{"miner: {hotkey: \"\", wallet_hotkey_file: ~/.bittensor/wallets/default/hotkeys/default}", "keystore: {persist_file: \"~\", storage_key_file: ~/sk}"},
 			[]string{"HOME=/home/m/"}, func(c *Config) error {
 				return wantEq([]string{c.Miner.WalletHotkeyFile, c.Keystore.PersistFile, c.Keystore.StorageKeyFile, c.Keystore.StorageKeyEnv},
@@ -440,6 +497,16 @@ func TestGoodValues(t *testing.T) {
 			}
 		})
 	}
+}
+
+// redisDoc is a file with the redis backend (lines 3 and 4) and the given
+// keys of keystore.redis from line 6 on.
+func redisDoc(keys ...string) []byte {
+	lines := []string{"keystore:", "  backend: redis", "  redis:"}
+	for _, k := range keys {
+		lines = append(lines, "    "+k)
+	}
+	return withBase(lines...)
 }
 
 // chainDoc is a file whose validators hold a static entry (line 3) and the
@@ -705,7 +772,7 @@ func TestEnvNames(t *testing.T) {
 			continue
 		}
 		switch p {
-		case "upstream", "miner", "handshake", "validators", "keystore", "routes", "default", "limits", "log", "validators.static", "validators.chain",
+		case "upstream", "miner", "handshake", "validators", "keystore", "keystore.redis", "routes", "default", "limits", "log", "validators.static", "validators.chain",
 			"rate_limits", "rate_limits.global", "rate_limits.per_ip", "rate_limits.per_validator", "rate_limits.handshakes_per_validator":
 			continue
 		}
@@ -725,6 +792,11 @@ func TestEnvNames(t *testing.T) {
 		"FIBERGATE_MINER_WALLET_HOTKEY_FILE":         "miner.wallet_hotkey_file",
 		"FIBERGATE_VALIDATORS_NODES_FILE_POLL":       "validators.nodes_file_poll",
 		"FIBERGATE_SHUTDOWN_GRACE":                   "shutdown_grace",
+		"FIBERGATE_KEYSTORE_BACKEND":                 "keystore.backend",
+		"FIBERGATE_KEYSTORE_REDIS_ADDR":              "keystore.redis.addr",
+		"FIBERGATE_KEYSTORE_REDIS_PASSWORD_ENV":      "keystore.redis.password_env",
+		"FIBERGATE_KEYSTORE_REDIS_TLS_SERVER_NAME":   "keystore.redis.tls_server_name",
+		"FIBERGATE_KEYSTORE_REDIS_POOL_SIZE":         "keystore.redis.pool_size",
 	} {
 		if got := envKeys[name].path; got != want {
 			t.Errorf("%s: got %q, want %q", name, got, want)
@@ -896,7 +968,13 @@ func TestMarshalRoundTrip(t *testing.T) {
 		"shutdown_grace: 0s",
 		"log: {level: error, format: json}",
 	), []string{"FIBERGATE_LOG_LEVEL=warn"})
-	for _, c := range []*Config{shipped, custom} {
+	redisCfg := mustParse(t, withBase(
+		"keystore:",
+		"  backend: redis",
+		"  storage_key_env: FG_SK",
+		"  redis: {addr: \"redis.internal:6380\", username: fg, password_env: REDIS_PW, tls: true, tls_server_name: r.internal, tls_ca_file: /ca.pem, prefix: \"m7:\", dial_timeout: 2s, read_timeout: 150ms, write_timeout: 250ms, pool_size: 9}",
+	), nil)
+	for _, c := range []*Config{shipped, custom, redisCfg} {
 		out, err := c.Marshal()
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(withBase())
 	f.Add(withBase("upstream: {url: \"http://10.0.0.1\", timeout: 60}", "routes: [{path: /a/*, mode: public}, {path: /a/b}]"))
 	f.Add(withBase("limits: {max_body: 10MiB, max_header: 1 KiB}", "x: &a {k: 1}", "log: *a"))
+	f.Add(withBase("keystore: {backend: redis, redis: {addr: \"r:6379\", password_file: /pw, tls: true, prefix: \"x:\", pool_size: 3}}"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("listen: [x\n"))
 	f.Add([]byte("---\n---\n"))

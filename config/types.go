@@ -369,3 +369,42 @@ func (p *StalePolicy) UnmarshalText(b []byte) error {
 	}
 	return errors.New("want refuse or serve")
 }
+
+// Backend says where exchanged keys and used nonces are kept.
+type Backend int
+
+const (
+	// BackendMemory keeps them in the process: one replica only.
+	BackendMemory Backend = iota
+	// BackendRedis keeps them in Redis, shared by every replica.
+	BackendRedis
+)
+
+var backendNames = [...]string{BackendMemory: "memory", BackendRedis: "redis"}
+
+// String returns the backend's config spelling.
+func (b Backend) String() string {
+	if b < 0 || int(b) >= len(backendNames) {
+		return "Backend(" + strconv.Itoa(int(b)) + ")"
+	}
+	return backendNames[b]
+}
+
+// MarshalText returns the backend's config spelling.
+func (b Backend) MarshalText() ([]byte, error) {
+	if b < 0 || int(b) >= len(backendNames) {
+		return nil, fmt.Errorf("marshaling backend: invalid value %d", int(b))
+	}
+	return []byte(b.String()), nil
+}
+
+// UnmarshalText parses memory or redis.
+func (b *Backend) UnmarshalText(text []byte) error {
+	for i := range backendNames {
+		if string(text) == backendNames[i] {
+			*b = Backend(i)
+			return nil
+		}
+	}
+	return errors.New("want memory (keys and nonces in this process) or redis (shared by replicas through keystore.redis)")
+}

@@ -74,6 +74,8 @@ func (k *checker) normalize(vars map[string]string) {
 		{"validators.chain.cache_file", &c.Validators.Chain.CacheFile},
 		{"keystore.persist_file", &c.Keystore.PersistFile},
 		{"keystore.storage_key_file", &c.Keystore.StorageKeyFile},
+		{"keystore.redis.password_file", &c.Keystore.Redis.PasswordFile},
+		{"keystore.redis.tls_ca_file", &c.Keystore.Redis.TLSCAFile},
 	} {
 		expanded, err := expandHome(*p.v, vars["HOME"])
 		if err != nil {
@@ -337,16 +339,67 @@ func (k *checker) keystore() {
 	ks := k.c.Keystore
 	k.positiveDuration("keystore.persist_interval", ks.PersistInterval)
 	if ks.StorageKeyEnv != "" {
-		switch {
-		case !validEnvName(ks.StorageKeyEnv):
-			k.add("keystore.storage_key_env", ks.StorageKeyEnv, "want an environment variable name: letters, digits and _, not starting with a digit")
-		case envKeys[ks.StorageKeyEnv].path != "":
-			k.add("keystore.storage_key_env", ks.StorageKeyEnv, "names a variable that overrides "+envKeys[ks.StorageKeyEnv].path+"; choose another name")
-		}
+		k.envName("keystore.storage_key_env", ks.StorageKeyEnv)
 	}
 	if ks.PersistFile != "" && ks.StorageKeyEnv == "" && ks.StorageKeyFile == "" {
 		k.add("keystore.persist_file", ks.PersistFile, "needs a key source: set keystore.storage_key_env or keystore.storage_key_file")
 	}
+	if ks.Backend == BackendRedis {
+		k.redis()
+	}
+}
+
+// envName checks a key whose value names an environment variable that
+// holds a secret.
+func (k *checker) envName(key, name string) {
+	switch {
+	case !validEnvName(name):
+		k.add(key, name, "want an environment variable name: letters, digits and _, not starting with a digit")
+	case envKeys[name].path != "":
+		k.add(key, name, "names a variable that overrides "+envKeys[name].path+"; choose another name")
+	}
+}
+
+// redis checks the redis backend's keys; they are not checked, nor used,
+// with the memory backend.
+func (k *checker) redis() {
+	ks := k.c.Keystore
+	r := ks.Redis
+	const p = "keystore.redis."
+	if ks.StorageKeyEnv == "" && ks.StorageKeyFile == "" {
+		k.add("keystore.backend", "redis", "needs a storage key to seal the keys kept in Redis: set keystore.storage_key_env or keystore.storage_key_file")
+	}
+	if ks.PersistFile != "" {
+		k.add("keystore.persist_file", ks.PersistFile, "not used with keystore.backend redis, where the keys live in Redis; remove it")
+	}
+	host, port, err := net.SplitHostPort(r.Addr)
+	switch {
+	case err != nil || host == "" || strings.ContainsAny(host, " /"):
+		k.add(p+"addr", r.Addr, "want the Redis server's host:port, such as 127.0.0.1:6379 or redis.internal:6379")
+	case !validPort(port):
+		k.add(p+"addr", r.Addr, "the port must be a number from 1 to 65535")
+	}
+	switch {
+	case r.PasswordEnv != "" && r.PasswordFile != "":
+		k.add(p+"password_env", r.PasswordEnv, "give either password_env or password_file, not both")
+	case r.PasswordEnv != "":
+		k.envName(p+"password_env", r.PasswordEnv)
+	}
+	if !r.TLS {
+		if r.TLSServerName != "" {
+			k.add(p+"tls_server_name", r.TLSServerName, "needs keystore.redis.tls: true")
+		}
+		if r.TLSCAFile != "" {
+			k.add(p+"tls_ca_file", r.TLSCAFile, "needs keystore.redis.tls: true")
+		}
+	}
+	if r.Prefix == "" || strings.IndexFunc(r.Prefix, func(c rune) bool { return c <= ' ' || c == 0x7f }) >= 0 {
+		k.add(p+"prefix", r.Prefix, "want a non-empty prefix without spaces or control characters, such as fibergate:")
+	}
+	k.positiveDuration(p+"dial_timeout", r.DialTimeout)
+	k.positiveDuration(p+"read_timeout", r.ReadTimeout)
+	k.positiveDuration(p+"write_timeout", r.WriteTimeout)
+	k.atLeastOne(p+"pool_size", r.PoolSize)
 }
 
 func validEnvName(s string) bool {
