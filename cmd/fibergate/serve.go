@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/config"
-	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
@@ -80,21 +79,36 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		return err
 	}
 
-	store := keystore.NewMemory(keystore.Options{TTL: cfg.Handshake.KeyTTL, MaxPerValidator: cfg.Handshake.MaxKeysPerValidator})
-	guard := nonce.NewGuard(nonce.Options{Window: cfg.NonceWindow})
-
+	// The key store and replay guard are built after the metrics, whose
+	// backend error counter they feed; the gauges read them at scrape time.
+	var keys keystore.Store
+	var nonces proxy.ReplayGuard
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ver, rev, gov := buildInfo()
 	m := metrics.New(reg, metrics.Build{Version: ver, Revision: rev, GoVersion: gov}, metrics.Gauges{
-		SymmetricKeys: store.Len,
-		NonceEntries:  guard.Len,
+		SymmetricKeys: func() int { return keys.Len() },
+		NonceEntries:  func() int { return nonces.Len() },
 	})
 
+	var store *keystore.Memory // keystore.backend memory
+	var guard *nonce.Guard
+	var shared *redisBackend // keystore.backend redis
 	var persister *keystore.Persister
-	if cfg.Keystore.PersistFile != "" {
-		if persister, err = restoreKeys(cfg.Keystore, store, m, log); err != nil {
+	if cfg.Keystore.Backend == config.BackendRedis {
+		if shared, err = newRedisBackend(cfg, m, log); err != nil {
 			return err
+		}
+		defer shared.client.Close()
+		keys, nonces = shared.store, shared.guard
+	} else {
+		store = keystore.NewMemory(keystore.Options{TTL: cfg.Handshake.KeyTTL, MaxPerValidator: cfg.Handshake.MaxKeysPerValidator})
+		guard = nonce.NewGuard(nonce.Options{Window: cfg.NonceWindow})
+		keys, nonces = store, guard
+		if cfg.Keystore.PersistFile != "" {
+			if persister, err = restoreKeys(cfg.Keystore, store, m, log); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -127,8 +141,8 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	h, err := proxy.New(proxy.Options{
 		MinerHotkey:     miner,
 		RSAKey:          rsaKey,
-		Keys:            store,
-		Nonces:          guard,
+		Keys:            keys,
+		Nonces:          nonces,
 		Validators:      stakes{vals},
 		MinStake:        cfg.Validators.MinStake,
 		AllowEd25519:    cfg.Validators.AllowEd25519,
@@ -165,8 +179,12 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
-	go store.Run(bg, time.Minute)
-	go guard.Run(bg, 5*time.Second)
+	if shared != nil {
+		go shared.store.Run(bg, time.Minute)
+	} else {
+		go store.Run(bg, time.Minute)
+		go guard.Run(bg, 5*time.Second)
+	}
 	go vals.Run(bg)
 	if persister != nil {
 		go persister.Run(bg)
@@ -192,7 +210,11 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 			ln.Close()
 			return fmt.Errorf("listening on %s (admin_listen): %w", cfg.AdminListen, err)
 		}
-		admin = &http.Server{Handler: adminMux(reg, vals, h), ReadHeaderTimeout: 10 * time.Second}
+		var backend func(context.Context) error
+		if shared != nil {
+			backend = shared.check
+		}
+		admin = &http.Server{Handler: adminMux(reg, vals, h, backend), ReadHeaderTimeout: 10 * time.Second}
 		go admin.Serve(aln)
 		adminAddr = aln.Addr().String()
 		log.Info("admin listening", "addr", adminAddr)
@@ -279,15 +301,9 @@ func loadRSAKey(c config.Handshake, log *slog.Logger) (*rsa.PrivateKey, error) {
 // that keeps it up to date. A snapshot that exists but cannot be read is an
 // error: starting empty would silently drop every validator's key.
 func restoreKeys(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, log *slog.Logger) (*keystore.Persister, error) {
-	var key *fernet.Key
-	var err error
-	if c.StorageKeyFile != "" {
-		key, err = keystore.StorageKeyFromFile(c.StorageKeyFile)
-	} else {
-		key, err = keystore.StorageKeyFromEnv(c.StorageKeyEnv)
-	}
+	key, err := storageKey(c)
 	if err != nil {
-		return nil, fmt.Errorf("keystore storage key: %w", err)
+		return nil, err
 	}
 	now := time.Now()
 	entries, err := keystore.LoadSnapshot(c.PersistFile, key, now)
@@ -342,8 +358,9 @@ func proxyResponse(r config.ResponseMode) proxy.Response {
 	return proxy.ResponseAuto
 }
 
-// adminMux serves /metrics, /healthz and /readyz.
-func adminMux(reg *prometheus.Registry, vals *validators.Registry, h *proxy.Handler) *http.ServeMux {
+// adminMux serves /metrics, /healthz and /readyz. backend, when not nil,
+// checks the shared key and nonce backend for /readyz.
+func adminMux(reg *prometheus.Registry, vals *validators.Registry, h *proxy.Handler, backend func(context.Context) error) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -358,6 +375,12 @@ func adminMux(reg *prometheus.Registry, vals *validators.Registry, h *proxy.Hand
 		if vals.Current().Len() == 0 {
 			http.Error(w, "not ready: the validator list is empty", http.StatusServiceUnavailable)
 			return
+		}
+		if backend != nil {
+			if err := backend(r.Context()); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		if err := h.CheckUpstream(r.Context()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
