@@ -8,6 +8,7 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +30,9 @@ const startTimeout = 20 * time.Second
 type Options struct {
 	// Password, when set, is required of clients (requirepass).
 	Password string
+	// TLSCertFile and TLSKeyFile, when set, make the server speak only TLS
+	// on its port with this certificate; clients are not asked for one.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Server is one redis-server process on 127.0.0.1. Its methods are safe for
@@ -92,6 +96,11 @@ func (s *Server) start() error {
 	if s.opts.Password != "" {
 		args = append(args, "--requirepass", s.opts.Password)
 	}
+	if s.opts.TLSCertFile != "" {
+		args[1] = "0" // no plain port
+		args = append(args, "--tls-port", port, "--tls-cert-file", s.opts.TLSCertFile,
+			"--tls-key-file", s.opts.TLSKeyFile, "--tls-auth-clients", "no")
+	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	log, err := os.Create(s.dir + "/redis-" + port + ".log")
@@ -128,7 +137,7 @@ func (s *Server) start() error {
 // ping sends PING (after AUTH when a password is set) over a fresh
 // connection and checks the answer.
 func (s *Server) ping() error {
-	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	conn, err := s.dial(context.Background())
 	if err != nil {
 		return err
 	}
@@ -202,8 +211,7 @@ func (s *Server) signal(sig syscall.Signal) {
 // reply, for tests that read what the server holds independently of any
 // client library. Arguments are sent as bulk strings.
 func (s *Server) Do(ctx context.Context, args ...string) (string, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	conn, err := s.dial(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -224,6 +232,17 @@ func (s *Server) Do(ctx context.Context, args ...string) (string, error) {
 		}
 	}
 	return readReply(r)
+}
+
+// dial connects to the server, over TLS when it speaks TLS (the test's
+// own certificate is not verified: this is the test talking to itself).
+func (s *Server) dial(ctx context.Context) (net.Conn, error) {
+	d := &net.Dialer{Timeout: time.Second}
+	if s.opts.TLSCertFile != "" {
+		td := &tls.Dialer{NetDialer: d, Config: &tls.Config{InsecureSkipVerify: true}}
+		return td.DialContext(ctx, "tcp", s.Addr)
+	}
+	return d.DialContext(ctx, "tcp", s.Addr)
 }
 
 func writeCommand(w *bufio.Writer, args ...string) {
