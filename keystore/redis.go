@@ -274,6 +274,14 @@ func (r *Redis) Get(validator [32]byte, uuid []byte, now time.Time) (*Entry, err
 	return r.fetch(validator, uuid, now)
 }
 
+// Fresh returns the entry as Get does, but read from Redis past the local
+// cache (and cached again). The proxy calls it when a token does not open
+// under a cached key: the validator may have just exchanged a new key on
+// another replica.
+func (r *Redis) Fresh(validator [32]byte, uuid []byte, now time.Time) (*Entry, error) {
+	return r.fetch(validator, uuid, now)
+}
+
 // fetch reads the entry from Redis and caches it.
 func (r *Redis) fetch(validator [32]byte, uuid []byte, now time.Time) (*Entry, error) {
 	epoch := r.epoch.Load()

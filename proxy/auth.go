@@ -4,11 +4,13 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/signature"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/keystore"
 )
 
 // Validators is what the proxy needs of the validator list: the stake of a
@@ -19,10 +21,23 @@ type Validators interface {
 }
 
 // ReplayGuard remembers nonces so each is accepted once. The in-memory
-// nonce.Guard is one; a shared backend is another.
+// nonce.Guard is one; the shared Redis guard (package replay) is another.
 type ReplayGuard interface {
+	// Remember records one nonce (see nonce.Guard.Remember).
 	Remember(scope nonce.Scope, n []byte, ts, now int64) error
+	// RememberPair records two nonces as one operation, which is one round
+	// trip for a shared guard; when one is refused it returns its index
+	// (0 or 1) and why.
+	RememberPair(a, b nonce.Record, now int64) (int, error)
 	Len() int
+}
+
+// keyRefresher is a key store that serves entries from a local cache in
+// front of a shared backend: Fresh reads past the cache. When a token does
+// not open under a cached key, the validator may just have exchanged a new
+// one on another replica; the proxy then tries once more with Fresh.
+type keyRefresher interface {
+	Fresh(validator [32]byte, uuid []byte, now time.Time) (*keystore.Entry, error)
 }
 
 // identity is a validator hotkey as seen on the wire, decoded once, with

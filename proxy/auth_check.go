@@ -14,37 +14,51 @@ type caller struct {
 	stake float64
 }
 
-// authenticate runs Fiber's checks on signed headers, in Fiber's order:
-// the validator is known and staked (403), the nonce is well-formed and
-// inside the window (401), miner-hotkey is this miner (401), the signature
-// verifies over "{nonce}:{miner-hotkey}" followed by ":" + third for one of
-// thirds (a nil third means no third field) (401); only then is the nonce
-// recorded, so unsigned requests cannot fill the replay guard.
+// authenticate runs verify and then records the header nonce, for
+// requests with no inner nonce to record alongside it.
 func (h *Handler) authenticate(fh *fiberHeaders, now time.Time, thirds ...[]byte) (caller, Code) {
-	id, code := h.ids.lookup(fh.validator, h.known)
+	c, ts, code := h.verify(fh, now, thirds...)
 	if code != "" {
 		return caller{}, code
+	}
+	if err := h.opts.Nonces.Remember(nonce.Scope{Who: c.id.pub, Kind: nonce.KindHeader}, fh.nonce, ts, now.UnixNano()); err != nil {
+		return caller{}, nonceCode(err, false)
+	}
+	return c, ""
+}
+
+// verify runs Fiber's checks on signed headers, in Fiber's order: the
+// validator is known and staked (403), the nonce is well-formed and inside
+// the window (401), miner-hotkey is this miner (401), the signature
+// verifies over "{nonce}:{miner-hotkey}" followed by ":" + third for one of
+// thirds (a nil third means no third field) (401). It records nothing: the
+// caller records the nonce (with authenticate, or together with the body's
+// inner nonce), so unsigned requests cannot fill the replay guard. It
+// returns the nonce's time.
+func (h *Handler) verify(fh *fiberHeaders, now time.Time, thirds ...[]byte) (caller, int64, Code) {
+	id, code := h.ids.lookup(fh.validator, h.known)
+	if code != "" {
+		return caller{}, 0, code
 	}
 	stake, ok := h.opts.Validators.Stake(id.pub)
 	if !ok {
-		return caller{}, CodeUnknownValidator
+		return caller{}, 0, CodeUnknownValidator
 	}
 	if !(stake >= h.opts.MinStake) {
-		return caller{}, CodeLowStake
+		return caller{}, 0, CodeLowStake
 	}
 	ts, code := h.checkNonce(fh.nonce, now)
 	if code != "" {
-		return caller{}, code
+		return caller{}, 0, code
 	}
 	if !h.isMe(fh.miner) {
-		return caller{}, CodeWrongMiner
+		return caller{}, 0, CodeWrongMiner
 	}
 	var sig [64]byte
 	if code := parseSignature(fh.signature, &sig); code != "" {
-		return caller{}, code
+		return caller{}, 0, code
 	}
 	var stack [512]byte
-	verified := false
 	for _, third := range thirds {
 		msg := append(stack[:0], fh.nonce...)
 		msg = append(msg, ':')
@@ -54,17 +68,10 @@ func (h *Handler) authenticate(fh *fiberHeaders, now time.Time, thirds ...[]byte
 			msg = append(msg, third...)
 		}
 		if id.verifier.Verify(msg, &sig) {
-			verified = true
-			break
+			return caller{id: id, stake: stake}, ts, ""
 		}
 	}
-	if !verified {
-		return caller{}, CodeSignatureInvalid
-	}
-	if err := h.opts.Nonces.Remember(nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, fh.nonce, ts, now.UnixNano()); err != nil {
-		return caller{}, nonceCode(err, false)
-	}
-	return caller{id: id, stake: stake}, ""
+	return caller{}, 0, CodeSignatureInvalid
 }
 
 // known reports whether pub is in the validator list.

@@ -50,7 +50,9 @@ func hasBody(ctx *fasthttp.RequestCtx) bool {
 }
 
 // encrypted handles an encrypted-mode request: signed headers over the
-// key uuid, a Fernet body under that key, fresh token and inner nonce.
+// key uuid, a Fernet body under that key, fresh token and inner nonce. The
+// header nonce and the inner nonce are recorded together, once both are
+// known good: one operation (one round trip for a shared guard).
 func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, now, real time.Time) Code {
 	if len(fh.uuid) == 0 {
 		return CodeMissingHeader
@@ -58,7 +60,15 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	if len(fh.uuid) > maxUUID {
 		return CodeBadRequest
 	}
-	c, code := h.authenticate(fh, now, fh.uuid)
+	body := hasBody(ctx)
+	var c caller
+	var headerTS int64
+	var code Code
+	if body {
+		c, headerTS, code = h.verify(fh, now, fh.uuid)
+	} else {
+		c, code = h.authenticate(fh, now, fh.uuid)
+	}
 	if code != "" {
 		return code
 	}
@@ -73,61 +83,100 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	haveKey := err == nil
 	encrypt := r.Response == ResponseEncrypted || (r.Response == ResponseAuto && fh.wantsEncryptedResponse)
 	call := upstreamCall{caller: c, uuid: fh.uuid, encrypt: encrypt, keepType: true}
-	if encrypt {
-		if !haveKey {
-			return CodeUnknownKey
+	if !body {
+		if encrypt {
+			if !haveKey {
+				return CodeUnknownKey
+			}
+			call.key = entry.Key
 		}
-		call.key = entry.Key
-	}
-	if !hasBody(ctx) {
 		call.body = ctx.Request.Body()
 		return h.forward(ctx, r, call)
 	}
-	if !haveKey {
-		return CodeUnknownKey
-	}
 	buf := getBuf()
 	defer putBuf(buf)
-	plain, code := h.open(entry, ctx.Request.Body(), (*buf)[:0], c, now)
+	entry, plain, inner, innerTS, code := h.open(entry, err, ctx.Request.Body(), (*buf)[:0], c, fh.uuid, now)
 	if code != "" {
 		return code
 	}
 	*buf = plain
+	which, err := h.opts.Nonces.RememberPair(
+		nonce.Record{Scope: nonce.Scope{Who: c.id.pub, Kind: nonce.KindHeader}, Nonce: fh.nonce, TS: headerTS},
+		nonce.Record{Scope: nonce.Scope{Who: c.id.pub, Kind: nonce.KindBody}, Nonce: inner, TS: innerTS},
+		now.UnixNano())
+	if err != nil {
+		return nonceCode(err, which == 1)
+	}
+	if encrypt {
+		call.key = entry.Key
+	}
 	call.body = plain
 	call.keepType = false
 	return h.forward(ctx, r, call)
 }
 
-// open decrypts a request body under the entry's key and enforces what
-// Fiber's server does not: the token is no older than the nonce window, and
-// its inner "nonce" is well-formed and has not been seen.
-func (h *Handler) open(entry *keystore.Entry, token, dst []byte, c caller, now time.Time) ([]byte, Code) {
-	plain, created, err := entry.Key.Decrypt(dst, token)
+// open decrypts a request body and enforces what Fiber's server does not:
+// the token is no older than the nonce window, and its inner "nonce" is
+// well-formed and inside the window. entry and lookupErr are the key
+// store's answer; when the token does not open under a cached key (or none
+// was cached), a store with a cache is asked once more past it, since the
+// validator may have just exchanged a new key on another replica. It
+// returns the entry used, the plaintext, and the inner nonce and its time.
+func (h *Handler) open(entry *keystore.Entry, lookupErr error, token, dst []byte, c caller, uuid []byte, now time.Time) (*keystore.Entry, []byte, []byte, int64, Code) {
+	var plain []byte
+	var created int64
+	err := lookupErr
+	if err == nil {
+		plain, created, err = entry.Key.Decrypt(dst, token)
+	}
 	if err != nil {
-		return nil, CodeTokenInvalid
+		// No key at all: the store already asked its backend on a miss.
+		// A cached key that does not open the token: ask past the cache.
+		fresh, ok := h.opts.Keys.(keyRefresher)
+		if lookupErr != nil || !ok {
+			return h.noKey(lookupErr)
+		}
+		e, ferr := fresh.Fresh(c.id.pub, uuid, now)
+		switch {
+		case errors.Is(ferr, keystore.ErrNotFound):
+			return nil, nil, nil, 0, CodeUnknownKey
+		case ferr != nil:
+			h.log.Warn("key store lookup failed", "err", ferr)
+			return nil, nil, nil, 0, CodeStoreUnavailable
+		}
+		entry = e
+		if plain, created, err = entry.Key.Decrypt(dst, token); err != nil {
+			return nil, nil, nil, 0, CodeTokenInvalid
+		}
 	}
 	window := int64(h.opts.NonceWindow / time.Second)
 	if err := fernet.CheckAge(created, now.Unix(), window, window); err != nil {
 		if errors.Is(err, fernet.ErrTokenFromFuture) {
-			return nil, CodeTokenFuture
+			return nil, nil, nil, 0, CodeTokenFuture
 		}
-		return nil, CodeTokenExpired
+		return nil, nil, nil, 0, CodeTokenExpired
 	}
 	inner, code := bodyNonce(plain)
 	if code != "" {
-		return nil, code
+		return nil, nil, nil, 0, code
 	}
 	ts, err := nonce.Parse(inner)
 	if err != nil {
-		return nil, CodeBodyNonceInvalid
+		return nil, nil, nil, 0, CodeBodyNonceInvalid
 	}
 	if err := nonce.CheckWindow(ts, now.UnixNano(), h.opts.NonceWindow); err != nil {
-		return nil, CodeBodyNonceInvalid
+		return nil, nil, nil, 0, CodeBodyNonceInvalid
 	}
-	if err := h.opts.Nonces.Remember(nonce.Scope{Who: c.id.pub, Kind: nonce.KindBody}, inner, ts, now.UnixNano()); err != nil {
-		return nil, nonceCode(err, true)
+	return entry, plain, inner, ts, ""
+}
+
+// noKey is open's answer when the token did not open and the store has no
+// cache to look past: no key, or a key the token was not made with.
+func (h *Handler) noKey(lookupErr error) (*keystore.Entry, []byte, []byte, int64, Code) {
+	if lookupErr != nil {
+		return nil, nil, nil, 0, CodeUnknownKey
 	}
-	return plain, ""
+	return nil, nil, nil, 0, CodeTokenInvalid
 }
 
 // signed handles Fiber 2.x's light mode: the signature covers the SHA-256

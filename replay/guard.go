@@ -187,6 +187,72 @@ func (g *Guard) Remember(scope nonce.Scope, n []byte, ts, now int64) error {
 	return nil
 }
 
+// rememberPairScript records two nonces all or nothing: it returns 1 or 2
+// for the first one already recorded (and records neither), or 0 after
+// recording both; with the key-change counter when a third key names it.
+var rememberPairScript = redis.NewScript(`
+local gen = false
+if #KEYS == 3 then gen = redis.call('GET', KEYS[3]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1, gen} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2, gen} end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return {0, gen}
+`)
+
+// RememberPair records a and b in one round trip, all or nothing: a nonce
+// seen by any replica is refused, and neither is recorded then. When one
+// is refused it returns its index (0 or 1) and the error, as Remember
+// would.
+func (g *Guard) RememberPair(a, b nonce.Record, now int64) (int, error) {
+	recs := [2]nonce.Record{a, b}
+	var keys [3]string
+	var ttl [2]any
+	var ends [2]int64
+	for i, r := range recs {
+		if len(r.Nonce) == 0 {
+			return i, errEmpty
+		}
+		if len(r.Nonce) > nonce.MaxLen {
+			return i, errTooLong
+		}
+		if err := nonce.CheckWindow(r.TS, now, time.Duration(g.window)); err != nil {
+			return i, err
+		}
+		ends[i] = satAdd(satAdd(r.TS, g.window), g.skew)
+		ttl[i] = (ends[i] - now + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+		keys[i] = g.Key(r.Scope, r.Nonce)
+	}
+	ks := keys[:2]
+	if g.sync != nil {
+		keys[2] = g.genKey
+		ks = keys[:3]
+	}
+	res, err := rememberPairScript.Run(context.Background(), g.c, ks, ttl[:]...).Slice()
+	if err != nil {
+		return 0, g.fail(err)
+	}
+	if len(res) != 2 {
+		return 0, g.fail(fmt.Errorf("unexpected reply of %d elements", len(res)))
+	}
+	if g.sync != nil {
+		if gen, isStr := res[1].(string); isStr {
+			if v, err := strconv.ParseInt(gen, 10, 64); err == nil {
+				g.sync.ObserveGeneration(v)
+			}
+		}
+	}
+	switch res[0] {
+	case int64(1):
+		return 0, nonce.ErrReplayed
+	case int64(2):
+		return 1, nonce.ErrReplayed
+	}
+	g.live.add(ends[0])
+	g.live.add(ends[1])
+	return 0, nil
+}
+
 func (g *Guard) fail(err error) error {
 	if g.onError != nil {
 		g.onError(err)

@@ -276,3 +276,52 @@ func TestGuardLen(t *testing.T) {
 		t.Errorf("Len: got %d, want 3", got)
 	}
 }
+
+// RememberPair records a header and a body nonce in one round trip, all or
+// nothing, shared between replicas, and says which one was refused.
+func TestRememberPair(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	a := newGuard(t, newClient(t, srv), Options{})
+	b := newGuard(t, newClient(t, srv), Options{})
+	body := nonce.Scope{Who: alice.Who, Kind: nonce.KindBody}
+	rec := func(s nonce.Scope, suffix string) nonce.Record {
+		return nonce.Record{Scope: s, Nonce: fiberNonce(t0, suffix), TS: t0}
+	}
+	if i, err := a.RememberPair(rec(alice, "h1"), rec(body, "b1"), t0); err != nil {
+		t.Fatalf("fresh pair: got index %d, %v", i, err)
+	}
+	// Replayed on the other replica: the header is refused first.
+	if i, err := b.RememberPair(rec(alice, "h1"), rec(body, "b1"), t0); i != 0 || !errors.Is(err, nonce.ErrReplayed) {
+		t.Errorf("replayed pair on B: got index %d, %v; want 0, ErrReplayed", i, err)
+	}
+	// A new header with a used body nonce: the body is refused, and the
+	// header is not recorded, so it can still be used.
+	if i, err := b.RememberPair(rec(alice, "h2"), rec(body, "b1"), t0); i != 1 || !errors.Is(err, nonce.ErrReplayed) {
+		t.Errorf("used body nonce: got index %d, %v; want 1, ErrReplayed", i, err)
+	}
+	if i, err := a.RememberPair(rec(alice, "h2"), rec(body, "b2"), t0); err != nil {
+		t.Errorf("the header of a refused pair was recorded: got index %d, %v", i, err)
+	}
+	// A body nonce outside the window is refused before Redis is asked.
+	old := nonce.Record{Scope: body, Nonce: fiberNonce(t0-int64(3*time.Minute), "b3"), TS: t0 - int64(3*time.Minute)}
+	if i, err := a.RememberPair(rec(alice, "h3"), old, t0); i != 1 || !errors.Is(err, nonce.ErrTooOld) {
+		t.Errorf("stale body nonce: got index %d, %v; want 1, ErrTooOld", i, err)
+	}
+	// The same pair sent to both replicas at once is accepted exactly once.
+	for n := range 200 {
+		ra, rb := rec(alice, fmt.Sprintf("c%d", n)), rec(body, fmt.Sprintf("d%d", n))
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for _, g := range []*Guard{a, b} {
+			wg.Go(func() {
+				if _, err := g.RememberPair(ra, rb, t0); err == nil {
+					wins.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("round %d: accepted %d times, want once", n, wins.Load())
+		}
+	}
+}

@@ -175,6 +175,26 @@ func (g *Guard) Remember(scope Scope, nonce []byte, ts, now int64) error {
 
 // Len returns the number of nonces held, including expired ones not yet
 // swept.
+// Record is one nonce to remember: its scope, text and timestamp (unix ns).
+type Record struct {
+	Scope Scope
+	Nonce []byte
+	TS    int64
+}
+
+// RememberPair remembers a and then b, as Remember does. When one is
+// refused it returns its index (0 or 1) and the error; a is kept when only
+// b is refused (it was valid and is now used).
+func (g *Guard) RememberPair(a, b Record, now int64) (int, error) {
+	if err := g.Remember(a.Scope, a.Nonce, a.TS, now); err != nil {
+		return 0, err
+	}
+	if err := g.Remember(b.Scope, b.Nonce, b.TS, now); err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
 func (g *Guard) Len() int {
 	return int(g.n.Load())
 }

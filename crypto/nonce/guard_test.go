@@ -371,3 +371,21 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+func TestRememberPair(t *testing.T) {
+	g := nonce.NewGuard(nonce.Options{})
+	now := time.Now().UnixNano()
+	h := nonce.Record{Scope: nonce.Scope{Who: [32]byte{1}, Kind: nonce.KindHeader}, Nonce: []byte(strconv.FormatInt(now, 10) + "_h"), TS: now}
+	b := nonce.Record{Scope: nonce.Scope{Who: [32]byte{1}, Kind: nonce.KindBody}, Nonce: []byte(strconv.FormatInt(now, 10) + "_b"), TS: now}
+	if i, err := g.RememberPair(h, b, now); err != nil {
+		t.Fatalf("fresh pair: got %d, %v", i, err)
+	}
+	h2 := h
+	h2.Nonce = []byte(strconv.FormatInt(now, 10) + "_h2")
+	if i, err := g.RememberPair(h2, b, now); i != 1 || !errors.Is(err, nonce.ErrReplayed) {
+		t.Errorf("used body nonce: got %d, %v; want 1, ErrReplayed", i, err)
+	}
+	if i, err := g.RememberPair(h, b, now); i != 0 || !errors.Is(err, nonce.ErrReplayed) {
+		t.Errorf("used header nonce: got %d, %v; want 0, ErrReplayed", i, err)
+	}
+}
