@@ -59,20 +59,14 @@ admin_addr=127.0.0.1:$((base + 5))
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
-# seconds turns a Go duration of whole seconds or minutes into seconds.
-seconds() {
-  case $1 in
-    *ms) echo 1 ;;
-    *s) echo "${1%s}" ;;
-    *m) echo $((${1%m} * 60)) ;;
-    *) die "DURATION $1: want e.g. 10s or 2m" ;;
-  esac
-}
-run_secs=$(seconds "$duration")
+[[ $duration =~ ^[1-9][0-9]*(s|m)$ ]] || die "DURATION $duration: want whole seconds or minutes, e.g. 10s or 2m"
+run_secs=${duration%?}
+[[ $duration == *m ]] && run_secs=$((run_secs * 60))
 [[ $reps =~ ^[1-9][0-9]*$ ]] || die "REPS $reps: want a positive number"
 [[ $concurrency =~ ^[1-9][0-9]*$ ]] || die "CONCURRENCY $concurrency: want a positive number"
 
 mkdir -p "$results"
+compgen -G "$results/*.meta.json" >/dev/null && die "$results holds runs already: give RESULTS a new directory"
 work=$(mktemp -d)
 # A pipe nobody writes to: reading it with a timeout is a sleep without a
 # fork, for the CPU sampler.
@@ -229,11 +223,12 @@ cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo | tr -d '"
 nginx_version=""
 ((have_nginx)) && nginx_version=$("$nginx_bin" -v 2>&1 | tr -d '"\\')
 wrk_version=""
-((have_wrk)) && wrk_version=$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}' | tr -d '"\\')
+((have_wrk)) && wrk_version=$({ wrk -v 2>&1 || true; } | head -1 | awk '{print $1, $2}' | tr -d '"\\')
 cat >"$results/machine.json" <<JSON
 {"date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "cpu": "$cpu_model", "nproc": $(nproc), "clk_tck": $(getconf CLK_TCK),
  "duration": "$duration", "reps": $reps, "concurrency": $concurrency,
- "go": "$(go version | awk '{print $3}')", "nginx": "$nginx_version", "wrk": "$wrk_version"}
+ "go": "$(go version | awk '{print $3}')", "nginx": "$nginx_version", "wrk": "$wrk_version",
+ "commit": "$(git describe --always --dirty 2>/dev/null || echo unknown)"}
 JSON
 echo "== machine: $(nproc) × $cpu_model; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== results in $results"
@@ -357,14 +352,16 @@ for rep in $(seq "$reps"); do
 done
 
 # Latency at half load: (d) 256 B at half its median closed-loop rate.
-peak=$(for f in "$results"/*-d-256.json; do value ops_per_s "$f"; done | sort -g |
-  awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}')
-half=$(awk -v p="$peak" 'BEGIN {printf "%d", p / 2}')
-if ((half > 0)) && [[ " $only " == *" h "* ]]; then
-  echo "== (d) 256 B at a fixed $half/s, half its median peak of $peak/s"
-  for rep in $(seq "$reps"); do
-    measure "$rep" h 256 "$half"
-  done
+if [[ " $only " == *" h "* ]] && compgen -G "$results/*-d-256.json" >/dev/null; then
+  peak=$(for f in "$results"/*-d-256.json; do value ops_per_s "$f"; done | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}')
+  half=$(awk -v p="$peak" 'BEGIN {printf "%d", p / 2}')
+  if ((half > 0)); then
+    echo "== (d) 256 B at a fixed $half/s, half its median peak of $(printf '%.0f' "$peak")/s"
+    for rep in $(seq "$reps"); do
+      measure "$rep" h 256 "$half"
+    done
+  fi
 fi
 
 echo "== load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
