@@ -48,7 +48,7 @@ sizes=${SIZES:-256 4096}
 use_wrk=${WRK:-0}
 only=${TARGETS:-a b c d e f h}
 base=${BASE_PORT:-28900}
-results=${RESULTS:-$(mktemp -d /tmp/fibergate-bench.XXXXXX)}
+results=${RESULTS:-}
 miner=5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty # //Bob, a public dev key
 validators=16
 app_addr=127.0.0.1:$((base + 1))
@@ -65,6 +65,7 @@ run_secs=${duration%?}
 [[ $reps =~ ^[1-9][0-9]*$ ]] || die "REPS $reps: want a positive number"
 [[ $concurrency =~ ^[1-9][0-9]*$ ]] || die "CONCURRENCY $concurrency: want a positive number"
 
+[[ -n $results ]] || results=$(mktemp -d /tmp/fibergate-bench.XXXXXX)
 mkdir -p "$results"
 compgen -G "$results/*.meta.json" >/dev/null && die "$results holds runs already: give RESULTS a new directory"
 work=$(mktemp -d)
