@@ -97,6 +97,13 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	defer putBuf(buf)
 	entry, plain, inner, innerTS, code := h.open(entry, err, ctx.Request.Body(), (*buf)[:0], c, fh.uuid, now)
 	if code != "" {
+		// The signature was good, so its nonce is used up even though the
+		// body was not: record it, and call a replay a replay.
+		if code != CodeStoreUnavailable {
+			if err := h.opts.Nonces.Remember(nonce.Scope{Who: c.id.pub, Kind: nonce.KindHeader}, fh.nonce, headerTS, now.UnixNano()); err != nil {
+				return nonceCode(err, false)
+			}
+		}
 		return code
 	}
 	*buf = plain
