@@ -53,16 +53,8 @@ var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty store configured by opts.
 func NewMemory(opts Options) *Memory {
-	if opts.TTL <= 0 {
-		opts.TTL = DefaultTTL
-	}
-	if opts.MaxPerValidator <= 0 {
-		opts.MaxPerValidator = DefaultMaxPerValidator
-	}
-	if opts.Shards <= 0 {
-		opts.Shards = DefaultShards
-	}
-	n := 1 << bits.Len(uint(opts.Shards-1))
+	var n int
+	opts.TTL, opts.MaxPerValidator, n = sizes(opts.TTL, opts.MaxPerValidator, opts.Shards)
 	m := &Memory{
 		ttl:    opts.TTL,
 		maxPer: opts.MaxPerValidator,
@@ -74,6 +66,21 @@ func NewMemory(opts Options) *Memory {
 		m.shards[i].keys = make(map[[32]byte]map[string]*Entry)
 	}
 	return m
+}
+
+// sizes applies the defaults every Store shares to a TTL, a per-validator
+// cap and a shard count, and rounds the shard count up to a power of two.
+func sizes(ttl time.Duration, maxPer, shards int) (time.Duration, int, int) {
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	if maxPer <= 0 {
+		maxPer = DefaultMaxPerValidator
+	}
+	if shards <= 0 {
+		shards = DefaultShards
+	}
+	return ttl, maxPer, 1 << bits.Len(uint(shards-1))
 }
 
 func (m *Memory) shard(validator *[32]byte) *shard {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -161,16 +160,8 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultRedisPrefix
 	}
-	if opts.TTL <= 0 {
-		opts.TTL = DefaultTTL
-	}
-	if opts.MaxPerValidator <= 0 {
-		opts.MaxPerValidator = DefaultMaxPerValidator
-	}
-	if opts.Shards <= 0 {
-		opts.Shards = DefaultShards
-	}
-	n := 1 << bits.Len(uint(opts.Shards-1))
+	var n int
+	opts.TTL, opts.MaxPerValidator, n = sizes(opts.TTL, opts.MaxPerValidator, opts.Shards)
 	r := &Redis{
 		c:       opts.Client,
 		sk:      opts.StorageKey,
