@@ -7,25 +7,9 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/fibergate/fibergate/chain"
 	"github.com/fibergate/fibergate/crypto/ss58"
 )
-
-// node is one entry of Fiber's nodes.json, as Fiber's metagraph writes it.
-type node struct {
-	Hotkey      string  `json:"hotkey"`
-	Coldkey     string  `json:"coldkey"`
-	NodeID      int     `json:"node_id"`
-	Incentive   float64 `json:"incentive"`
-	Netuid      int     `json:"netuid"`
-	Stake       float64 `json:"stake"`
-	Trust       float64 `json:"trust"`
-	VTrust      float64 `json:"vtrust"`
-	LastUpdated float64 `json:"last_updated"`
-	IP          string  `json:"ip"`
-	IPType      int     `json:"ip_type"`
-	Port        int     `json:"port"`
-	Protocol    int     `json:"protocol"`
-}
 
 // NodesFile returns a Fiber nodes.json listing simulated validators 0 to
 // n-1 under prefix (see ValidatorSeed), each with the given stake: a JSON
@@ -51,7 +35,7 @@ func NodesFile(prefix string, n int, stake float64) ([]byte, error) {
 			return nil, err
 		}
 		addr := ss58.Encode(kp.Public(), ss58.Bittensor)
-		v, err := json.Marshal(node{
+		v, err := json.Marshal(chain.Node{
 			Hotkey: addr, Coldkey: addr, NodeID: i, Stake: stake,
 			IP: "0.0.0.0", IPType: 4, Protocol: 4,
 		})
