@@ -10,7 +10,7 @@ var codes = [...]Code{
 	CodeBodyNonceMissing, CodeBodyNonceInvalid, CodeBodyNonceReplayed, CodeBodyTooLarge,
 	CodeNotFound, CodeMethodNotAllowed, CodeNonceCapacity, CodeRateLimited,
 	CodeStoreUnavailable, CodeUpstreamDown, CodeUpstreamTimeout, CodeBadRequest, CodeHeaderTooLarge,
-	CodeInternal,
+	CodeInternal, CodeBadPath, CodeBodyNotAllowed, CodeUpstreamTooLarge, CodeUpstreamInvalid,
 }
 
 // Route labels of requests that match no configured route: the public key

@@ -46,7 +46,11 @@ const (
 	CodeUpstreamTimeout   Code = "upstream_timeout"
 	CodeBadRequest        Code = "bad_request" // the HTTP request itself is malformed
 	CodeHeaderTooLarge    Code = "header_too_large"
-	CodeInternal          Code = "internal_error" // a bug; never caused by input alone
+	CodeInternal          Code = "internal_error"            // a bug; never caused by input alone
+	CodeBadPath           Code = "bad_path"                  // the path has no single meaning (see the path rule)
+	CodeBodyNotAllowed    Code = "body_not_allowed"          // a body on a GET, HEAD, OPTIONS or DELETE to an encrypted route
+	CodeUpstreamTooLarge  Code = "upstream_too_large"        // the app's answer is over limits.max_response
+	CodeUpstreamInvalid   Code = "upstream_invalid_response" // the app answered what cannot be relayed (a 101)
 )
 
 // status maps each code to its HTTP status. It is the one place that does.
@@ -55,7 +59,8 @@ func (c Code) status() int {
 	case CodeMissingHeader, CodeInvalidBody:
 		return fasthttp.StatusUnprocessableEntity
 	case CodeDuplicateHeader, CodeInvalidBase64, CodeUnknownKey, CodeTokenInvalid,
-		CodeInvalidJSON, CodeBodyNonceMissing, CodeBodyNonceInvalid, CodeBadRequest:
+		CodeInvalidJSON, CodeBodyNonceMissing, CodeBodyNonceInvalid, CodeBadRequest,
+		CodeBadPath, CodeBodyNotAllowed:
 		return fasthttp.StatusBadRequest
 	case CodeInvalidHotkey, CodeUnknownValidator, CodeLowStake:
 		return fasthttp.StatusForbidden
@@ -73,7 +78,7 @@ func (c Code) status() int {
 		return fasthttp.StatusMethodNotAllowed
 	case CodeNonceCapacity, CodeRateLimited:
 		return fasthttp.StatusTooManyRequests
-	case CodeUpstreamDown, CodeInternal:
+	case CodeUpstreamDown, CodeUpstreamTooLarge, CodeUpstreamInvalid, CodeInternal:
 		return fasthttp.StatusBadGateway
 	case CodeStoreUnavailable:
 		return fasthttp.StatusServiceUnavailable
@@ -118,6 +123,10 @@ var details = map[Code]string{
 	CodeUpstreamDown:      "the upstream app is unavailable",
 	CodeUpstreamTimeout:   "the upstream app did not answer in time",
 	CodeBadRequest:        "malformed HTTP request",
+	CodeBadPath:           "the path has no single meaning: an invalid, encoded separator, control or double-encoded escape",
+	CodeBodyNotAllowed:    "a GET, HEAD, OPTIONS or DELETE request on an encrypted route must have no body",
+	CodeUpstreamTooLarge:  "the upstream app's answer is too large",
+	CodeUpstreamInvalid:   "the upstream app's answer cannot be relayed",
 	CodeHeaderTooLarge:    "request headers are too large",
 	CodeInternal:          "internal error",
 }

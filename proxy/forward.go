@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -30,65 +29,18 @@ const (
 	headerEncrypted       = "X-Fiber-Encrypted"
 )
 
-var xFiberPrefix = []byte("x-fiber-")
-
-// hopByHop are the headers that describe one connection, not the message
-// (RFC 9110 section 7.6.1); a proxy must not forward them.
-var hopByHop = [][]byte{
-	[]byte("Connection"), []byte("Keep-Alive"), []byte("Proxy-Connection"),
-	[]byte("Proxy-Authenticate"), []byte("Proxy-Authorization"), []byte("Te"),
-	[]byte("Trailer"), []byte("Transfer-Encoding"), []byte("Upgrade"),
-}
-
-func isHopByHop(k []byte) bool {
-	for _, h := range hopByHop {
-		if bytes.EqualFold(k, h) {
-			return true
-		}
-	}
-	return false
-}
-
-// skipRequestHeader reports whether an incoming header stays behind.
-func skipRequestHeader(k []byte, call *upstreamCall) bool {
-	switch {
-	case isHopByHop(k):
-		return true
-	case len(k) > len(xFiberPrefix) && bytes.EqualFold(k[:len(xFiberPrefix)], xFiberPrefix):
-		return true
-	case bytes.EqualFold(k, hSignature):
-		return true
-	case bytes.EqualFold(k, []byte("Host")), bytes.EqualFold(k, []byte("Content-Length")):
-		return true
-	case bytes.EqualFold(k, []byte("Content-Type")):
-		return !call.keepType
-	case bytes.EqualFold(k, []byte("Accept-Encoding")):
-		// An encrypted response is split into lines and tokens: it must
-		// arrive uncompressed.
-		return call.encrypt
-	}
-	return false
-}
-
-// forward sends the request to the app and relays its answer. It returns a
-// Code only when nothing was written to the validator yet.
-func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall) Code {
+// forward sends the request to the app and relays its answer. target is
+// the canonical request target (escaped path and query). It returns a Code
+// only when nothing was written to the validator yet.
+func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, call upstreamCall) Code {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 
 	req.Header.SetMethodBytes(ctx.Method())
-	uri := ctx.URI()
-	req.SetRequestURIBytes(uri.Path())
-	if q := uri.QueryString(); len(q) > 0 {
-		req.URI().SetQueryStringBytes(q)
-	}
+	req.SetRequestURIBytes(target)
 	req.URI().SetHost(h.upHost) // fasthttp writes the Host header from the URI
-	for k, v := range ctx.Request.Header.All() {
-		if !skipRequestHeader(k, &call) {
-			req.Header.AddBytesKV(k, v)
-		}
-	}
+	copyRequestHeaders(req, &ctx.Request, &call)
 	if !call.keepType {
 		req.Header.SetContentType("application/json")
 	}
@@ -100,11 +52,18 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall)
 			req.Header.SetBytesV(headerKeyUUID, call.uuid)
 		}
 	}
-	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
-		var buf [48]byte
-		req.Header.AddBytesV("X-Forwarded-For", ip.Unmap().AppendTo(buf[:0]))
+	if ip := h.clientAddr(ctx); ip.IsValid() {
+		var buf [64]byte
+		req.Header.SetBytesV("X-Forwarded-For", ip.AppendTo(buf[:0]))
+		req.Header.SetBytesV("X-Real-Ip", ip.AppendTo(buf[:0]))
+		req.Header.SetBytesV("Forwarded", appendForwarded(buf[:0], ip))
 	}
 	req.SetBodyRaw(call.body)
+	if len(call.body) > 0 && !methodHasBody(ctx.Method()) {
+		// An app may ignore a GET's body and read it as the next request:
+		// this connection must not carry another one.
+		req.SetConnectionClose()
+	}
 
 	start := time.Now() // real time: Options.Now is the protocol clock
 	err := h.upstream.DoDeadline(req, resp, start.Add(h.opts.UpstreamTimeout))
@@ -118,14 +77,30 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall)
 		return CodeUpstreamDown
 	}
 	h.upLastOK.Store(time.Now().UnixNano())
-	if isStream(resp) {
+	status := resp.StatusCode()
+	switch {
+	case status < 200:
+		// Interim answers are consumed by the client; what is left is a
+		// 101 nobody asked for (Upgrade is never forwarded).
+		fasthttp.ReleaseResponse(resp)
+		return CodeUpstreamInvalid
+	case ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || resp.BodyStream() == nil:
+		h.relayBodiless(ctx, resp, call.encrypt)
+		fasthttp.ReleaseResponse(resp)
+		return ""
+	case isStream(resp):
 		h.relayStream(ctx, resp, call)
 		return ""
 	}
 	defer fasthttp.ReleaseResponse(resp)
+	n := resp.Header.ContentLength()
+	if n > h.opts.MaxResponse {
+		h.log.Warn("upstream answer too large", "route", r.label, "content_length", n, "max_response", h.opts.MaxResponse)
+		return CodeUpstreamTooLarge
+	}
 	buf := getBuf()
 	defer putBuf(buf)
-	body, err := readBody(resp, (*buf)[:0])
+	body, err := readBody(resp.BodyStream(), n, (*buf)[:0])
 	*buf = body
 	if err != nil {
 		if isTimeout(err) {
@@ -149,32 +124,25 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, call upstreamCall)
 	return ""
 }
 
-// readBody appends a non-streamed upstream body to dst. fasthttp hands
-// every body over as a stream because the client is set to stream.
-func readBody(resp *fasthttp.Response, dst []byte) ([]byte, error) {
-	st := resp.BodyStream()
-	if st == nil {
-		return append(dst, resp.Body()...), nil
+// methodHasBody reports whether a body is part of the method's meaning.
+// Servers may ignore the body of a GET, HEAD, OPTIONS or DELETE.
+func methodHasBody(m []byte) bool {
+	switch string(m) {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions, fasthttp.MethodDelete:
+		return false
 	}
-	n := resp.Header.ContentLength()
-	if n > 0 && cap(dst) < n {
+	return true
+}
+
+// readBody appends exactly n bytes of a fixed-length upstream body to dst.
+// n is at most the configured answer limit, checked by the caller.
+func readBody(st io.Reader, n int, dst []byte) ([]byte, error) {
+	if cap(dst) < n {
 		dst = make([]byte, 0, n)
 	}
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
-		}
-		m, err := st.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+m]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
-	if n >= 0 && len(dst) != n {
-		return dst, io.ErrUnexpectedEOF
+	dst = dst[:n]
+	if _, err := io.ReadFull(st, dst); err != nil {
+		return dst[:0], err
 	}
 	return dst, nil
 }
@@ -193,28 +161,17 @@ func isStream(resp *fasthttp.Response) bool {
 	return bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
 }
 
-// copyResponseHeaders copies the app's status and headers to the
-// validator's response, less hop-by-hop headers and the body's framing.
-func copyResponseHeaders(dst *fasthttp.Response, src *fasthttp.Response, encrypt bool) {
-	dst.SetStatusCode(src.StatusCode())
-	for k, v := range src.Header.All() {
-		switch {
-		case isHopByHop(k),
-			bytes.EqualFold(k, []byte("Content-Length")),
-			bytes.EqualFold(k, []byte("Date")),
-			len(k) > len(xFiberPrefix) && bytes.EqualFold(k[:len(xFiberPrefix)], xFiberPrefix):
-		case bytes.EqualFold(k, []byte("Content-Type")):
-			if !encrypt {
-				dst.Header.SetContentTypeBytes(v)
-			}
-		case bytes.EqualFold(k, []byte("Server")):
-			dst.Header.SetServerBytes(v)
-		default:
-			dst.Header.AddBytesKV(k, v)
-		}
-	}
-	if encrypt {
-		dst.Header.SetContentType("application/octet-stream")
-		dst.Header.Set(headerEncrypted, "fernet")
+// relayBodiless passes on an answer that has no body: 204, 304, or the
+// answer to a HEAD. Its headers, Content-Length included (it describes the
+// body a GET would get), pass as they are; an encrypted route's answer
+// drops Content-Length, which would describe the plaintext.
+func (h *Handler) relayBodiless(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, encrypt bool) {
+	copyResponseHeaders(&ctx.Response, resp, false)
+	ctx.Response.SkipBody = true
+	if n := resp.Header.ContentLength(); n >= 0 && !encrypt {
+		ctx.Response.Header.SetContentLength(n)
+	} else {
+		// No length to state: fasthttp must not invent "0".
+		ctx.Response.Header.SetContentLength(-2)
 	}
 }

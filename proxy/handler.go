@@ -70,6 +70,12 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
+	if opts.MaxResponse <= 0 {
+		opts.MaxResponse = DefaultMaxResponse
+	}
+	if opts.MaxStreamLine <= 0 {
+		opts.MaxStreamLine = DefaultMaxStreamLine
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -119,11 +125,22 @@ func New(opts Options) (*Handler, error) {
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: false,
 			DisablePathNormalizing:        true,
-			MaxIdemponentCallAttempts:     1,
+			// Only a request whose pooled connection turned out stale
+			// before anything was written is tried again.
+			MaxIdemponentCallAttempts: 3,
+			RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+				return retryStale(req, attempts, err)
+			},
 			// A refused dial is immediate on loopback; this bounds the rest,
 			// so a dead upstream is a quick 502.
 			Dial: func(addr string) (net.Conn, error) {
-				return fasthttp.DialTimeout(addr, upstreamDialTimeout)
+				c, err := fasthttp.DialTimeout(addr, upstreamDialTimeout)
+				if err != nil || u.Scheme == "https" {
+					// TLS reads records ahead (session tickets): a peek
+					// would see them as stray bytes.
+					return c, err
+				}
+				return newCheckedConn(c), nil
 			},
 		},
 	}
@@ -155,8 +172,16 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	case !allowedMethod(ctx.Method()):
 		label, code = "invalid_http", CodeMethodNotAllowed
 	default:
-		code = h.limits.admit(ctx, start)
-		switch string(ctx.Path()) {
+		pathBuf := getBuf()
+		defer putBuf(pathBuf)
+		buf, path, target, ok := canonicalTarget((*pathBuf)[:0], ctx.URI())
+		*pathBuf = buf
+		if !ok {
+			label, code = labelInvalidHTTP, CodeBadPath
+			break
+		}
+		code = h.limits.admit(ctx, h.clientAddr(ctx), start)
+		switch string(path) {
 		case "/public-encryption-key":
 			label = "public_key"
 			if code == "" {
@@ -168,10 +193,10 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 				code = h.exchange(ctx, now, start)
 			}
 		default:
-			r := h.routes.match(ctx.Path())
+			r := h.routes.match(path)
 			label = r.label
 			if code == "" {
-				code = h.proxy(ctx, r, now, start)
+				code = h.proxy(ctx, r, target, now, start)
 			}
 		}
 	}

@@ -147,7 +147,7 @@ func TestErrorBodies(t *testing.T) {
 		if b.RequiresHandshake != (code == CodeUnknownKey) {
 			t.Errorf("%s: requires_handshake %v", code, b.RequiresHandshake)
 		}
-		if s := code.status(); s < 400 || s > 504 || (s >= 500 && code != CodeInternal && code != CodeUpstreamDown && code != CodeUpstreamTimeout && code != CodeStoreUnavailable) {
+		if s := code.status(); s < 400 || s > 504 || (s >= 500 && code != CodeInternal && code != CodeUpstreamDown && code != CodeUpstreamTimeout && code != CodeStoreUnavailable && code != CodeUpstreamTooLarge && code != CodeUpstreamInvalid) {
 			t.Errorf("%s: status %d: only upstream failures may be 5xx", code, s)
 		}
 	}

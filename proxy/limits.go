@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/fibergate/fibergate/ratelimit"
@@ -38,11 +39,12 @@ func refuse(ctx *fasthttp.RequestCtx, wait time.Duration) Code {
 }
 
 // admit charges the global and per-address limits, before any other work.
-func (l *limiter) admit(ctx *fasthttp.RequestCtx, now time.Time) Code {
+func (l *limiter) admit(ctx *fasthttp.RequestCtx, client netip.Addr, now time.Time) Code {
 	if ok, wait := l.global.Allow(now); !ok {
 		return refuse(ctx, wait)
 	}
-	if ok, wait := l.perIP.Allow(ctx.RemoteIP(), now); !ok {
+	key := client.As16()
+	if ok, wait := l.perIP.Allow(key[:], now); !ok {
 		return refuse(ctx, wait)
 	}
 	return ""

@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"io"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/fibergate/fibergate/keystore"
@@ -19,6 +20,8 @@ const (
 	DefaultUpstreamConns   = 512
 	DefaultMaxBody         = 10 << 20
 	DefaultIdentityCache   = 100_000
+	DefaultMaxResponse     = 10 << 20
+	DefaultMaxStreamLine   = 1 << 20
 )
 
 // Options configure a Handler. Fields marked required must be set.
@@ -55,6 +58,16 @@ type Options struct {
 	UpstreamConns int
 	// MaxBody caps request bodies in bytes (413 above). Default 10 MiB.
 	MaxBody int
+	// MaxResponse caps a buffered (fixed-length) answer from the app in
+	// bytes; a larger one is refused with 502 upstream_too_large before any
+	// of it is read. Default 10 MiB.
+	MaxResponse int
+	// MaxStreamLine caps one line of a stream fibergate encrypts; a longer
+	// line ends the stream as cut off. Default 1 MiB.
+	MaxStreamLine int
+	// TrustedProxies are the front proxies whose X-Forwarded-For is
+	// believed; empty: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// Metrics receives the handler's metrics (required).
 	Metrics *metrics.Metrics
 	// Logger receives access and error logs; nil discards them.

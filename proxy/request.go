@@ -23,12 +23,12 @@ var emptySHA256 = func() []byte {
 }()
 
 // proxy applies route r to a request for an upstream path.
-func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, now, real time.Time) Code {
+func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, target []byte, now, real time.Time) Code {
 	switch r.Mode {
 	case ModeDeny:
 		return CodeNotFound
 	case ModePublic:
-		return h.forward(ctx, r, upstreamCall{body: ctx.Request.Body(), keepType: true})
+		return h.forward(ctx, r, target, upstreamCall{body: ctx.Request.Body(), keepType: true})
 	}
 	var fh fiberHeaders
 	readFiberHeaders(&ctx.Request, &fh)
@@ -39,9 +39,9 @@ func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, now, real time.Time)
 		return CodeMissingHeader
 	}
 	if r.Mode == ModeSigned {
-		return h.signed(ctx, r, &fh, now, real)
+		return h.signed(ctx, r, &fh, target, now, real)
 	}
-	return h.encrypted(ctx, r, &fh, now, real)
+	return h.encrypted(ctx, r, &fh, target, now, real)
 }
 
 // hasBody reports whether the method carries a body to decrypt.
@@ -53,7 +53,7 @@ func hasBody(ctx *fasthttp.RequestCtx) bool {
 // key uuid, a Fernet body under that key, fresh token and inner nonce. The
 // header nonce and the inner nonce are recorded together, once both are
 // known good: one operation (one round trip for a shared guard).
-func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, now, real time.Time) Code {
+func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, target []byte, now, real time.Time) Code {
 	if len(fh.uuid) == 0 {
 		return CodeMissingHeader
 	}
@@ -61,6 +61,11 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 		return CodeBadRequest
 	}
 	body := hasBody(ctx)
+	if !body && len(ctx.Request.Body()) > 0 {
+		// The signature does not cover a GET's body, and an app that
+		// ignores it would read it as another request.
+		return CodeBodyNotAllowed
+	}
 	var c caller
 	var headerTS int64
 	var code Code
@@ -91,7 +96,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 			call.key = entry.Key
 		}
 		call.body = ctx.Request.Body()
-		return h.forward(ctx, r, call)
+		return h.forward(ctx, r, target, call)
 	}
 	buf := getBuf()
 	defer putBuf(buf)
@@ -119,7 +124,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	}
 	call.body = plain
 	call.keepType = false
-	return h.forward(ctx, r, call)
+	return h.forward(ctx, r, target, call)
 }
 
 // open decrypts a request body and enforces what Fiber's server does not:
@@ -188,7 +193,7 @@ func (h *Handler) noKey(lookupErr error) (*keystore.Entry, []byte, []byte, int64
 
 // signed handles Fiber 2.x's light mode: the signature covers the SHA-256
 // of the raw body; a GET (2.4) signs "{nonce}:{miner}" alone.
-func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, now, real time.Time) Code {
+func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, target []byte, now, real time.Time) Code {
 	body := ctx.Request.Body()
 	var code Code
 	var c caller
@@ -206,5 +211,5 @@ func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, n
 	if code := h.limits.validator(ctx, c.id.pub, real); code != "" {
 		return code
 	}
-	return h.forward(ctx, r, upstreamCall{caller: c, body: body, keepType: true})
+	return h.forward(ctx, r, target, upstreamCall{caller: c, body: body, keepType: true})
 }

@@ -2,121 +2,200 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"sync"
 
 	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/valyala/fasthttp"
 )
 
-// maxStreamLine caps how much of one line is held before it is sent anyway
-// (as its own token when encrypting), so an app that never writes a newline
-// cannot make fibergate buffer without bound.
-const maxStreamLine = 1 << 20
-
 // Stream results for the metrics.
 const (
 	streamComplete  = "complete"
-	streamUpstream  = "upstream_error"
+	streamUpstream  = "upstream_error" // the app broke off, or stopped answering in time
 	streamClientErr = "client_gone"
+	streamLongLine  = "line_too_long" // an encrypted stream's line passed limits.max_stream_line
+	streamPanic     = "internal_error"
 )
 
-// relayStream sends a streamed app response on as it arrives: as it is, or
-// line by line as Fernet tokens each followed by "\n". The copy runs after
-// the handler returns (fasthttp calls the writer then), so it takes what it
-// needs now and releases resp when done.
+// StreamResults are the values of the upstream streams metric's result label.
+func StreamResults() []string {
+	return []string{streamComplete, streamUpstream, streamClientErr, streamLongLine, streamPanic}
+}
+
+// Errors that end a relayed stream. fasthttp then closes the validator's
+// connection without the final chunk, so a cut answer looks cut.
+var (
+	errStreamCut  = errors.New("proxy: the upstream stream broke off")
+	errLongLine   = errors.New("proxy: an encrypted stream line is over limits.max_stream_line")
+	errStreamBug  = errors.New("proxy: internal error while relaying a stream")
+	streamBufSize = 32 << 10
+)
+
+// relay is the validator's body for a streamed app answer: fasthttp reads
+// it while writing the response, after the handler has returned, and
+// flushes each piece Read returns. It passes the app's bytes as they come,
+// or, with a key, each complete line as one Fernet token and "\n" (an
+// empty line as a bare "\n", never an empty token). It owns resp and
+// releases it on Close.
+type relay struct {
+	h       *Handler
+	resp    *fasthttp.Response
+	src     io.Reader
+	key     *fernet.Key // nil: plain
+	br      *bufio.Reader
+	line    []byte // an encrypted line being gathered
+	out     []byte // sealed output not yet returned
+	off     int
+	err     error // sticky: what every later Read returns
+	result  string
+	maxLine int
+}
+
+var relayPool = sync.Pool{New: func() any { return new(relay) }}
+
+// relayStream sets the validator's body to the app's streamed answer.
 func (h *Handler) relayStream(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, call upstreamCall) {
 	copyResponseHeaders(&ctx.Response, resp, call.encrypt)
-	src := resp.BodyStream()
-	key := call.key
-	m := h.opts.Metrics
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer fasthttp.ReleaseResponse(resp)
-		var result string
-		if key != nil && call.encrypt {
-			result = copyLinesEncrypted(w, src, key)
+	s := relayPool.Get().(*relay)
+	*s = relay{h: h, resp: resp, src: resp.BodyStream(), maxLine: h.opts.MaxStreamLine, line: s.line[:0], out: s.out[:0], br: s.br}
+	if call.encrypt && call.key != nil {
+		s.key = call.key
+		if s.br == nil {
+			s.br = bufio.NewReaderSize(s.src, streamBufSize)
 		} else {
-			result = copyFlushing(w, src)
-		}
-		m.Stream(result)
-	})
-}
-
-// copyFlushing copies src to w, flushing after every read so each piece the
-// app writes reaches the validator at once.
-func copyFlushing(w *bufio.Writer, src io.Reader) string {
-	buf := getBuf()
-	defer putBuf(buf)
-	b := (*buf)[:cap(*buf)]
-	for {
-		n, err := src.Read(b)
-		if n > 0 {
-			if _, werr := w.Write(b[:n]); werr != nil {
-				return streamClientErr
-			}
-			if werr := w.Flush(); werr != nil {
-				return streamClientErr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return streamComplete
-		}
-		if err != nil {
-			return streamUpstream
+			s.br.Reset(s.src)
 		}
 	}
+	ctx.Response.SetBodyStream(s, -1)
 }
 
-// copyLinesEncrypted reads src line by line and writes each line (without
-// its "\n") as one Fernet token followed by "\n", flushed at once. A last
-// line without "\n" is sent the same way.
-func copyLinesEncrypted(w *bufio.Writer, src io.Reader, key *fernet.Key) string {
-	in := getBuf()
-	out := getBuf()
-	defer putBuf(in)
-	defer putBuf(out)
-	r := bufio.NewReaderSize(src, 32<<10)
-	line := (*in)[:0]
-	send := func() bool {
-		tok, err := key.Seal((*out)[:0], line)
-		if err != nil {
-			return false
+// Read implements io.Reader for fasthttp. A panic here would kill the
+// server's connection goroutine: it ends this stream instead, counted.
+func (s *relay) Read(p []byte) (n int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.h.opts.Metrics.Panic()
+			s.h.log.Error("stream relay panic", "panic", fmt.Sprint(v))
+			s.end(errStreamBug, streamPanic)
+			n, err = 0, s.err
 		}
-		*out = tok
-		tok = append(tok, '\n')
-		*out = tok
-		if _, err := w.Write(tok); err != nil {
-			return false
-		}
-		return w.Flush() == nil
+	}()
+	if s.err != nil && s.off == len(s.out) {
+		return 0, s.err
 	}
-	for {
-		chunk, err := r.ReadSlice('\n')
-		line = append(line, chunk...)
-		*in = line
+	if s.key == nil {
+		return s.readPlain(p)
+	}
+	return s.readSealed(p)
+}
+
+func (s *relay) readPlain(p []byte) (int, error) {
+	n, err := s.src.Read(p)
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		s.end(io.EOF, streamComplete)
+	default:
+		s.end(errStreamCut, streamUpstream)
+	}
+	if n > 0 {
+		return n, nil // the error, if any, comes with the next Read
+	}
+	return 0, s.err
+}
+
+func (s *relay) readSealed(p []byte) (int, error) {
+	for s.off == len(s.out) {
+		if s.err != nil {
+			return 0, s.err
+		}
+		s.out, s.off = s.out[:0], 0
+		chunk, err := s.br.ReadSlice('\n')
+		if err == nil {
+			chunk = chunk[:len(chunk)-1]
+		}
+		if len(s.line)+len(chunk) > s.maxLine {
+			s.end(errLongLine, streamLongLine)
+			return 0, s.err
+		}
 		switch {
 		case err == nil:
-			line = bytes.TrimSuffix(line, []byte("\n"))
-			if !send() {
-				return streamClientErr
+			line := chunk
+			if len(s.line) > 0 {
+				s.line = append(s.line, chunk...)
+				line = s.line
 			}
-			line = line[:0]
+			if !s.seal(line) {
+				return 0, s.err
+			}
+			s.line = s.line[:0]
 		case errors.Is(err, bufio.ErrBufferFull):
-			if len(line) >= maxStreamLine {
-				if !send() {
-					return streamClientErr
-				}
-				line = line[:0]
+			s.line = append(s.line, chunk...)
+		case errors.Is(err, io.EOF):
+			// The app ended its body cleanly: a last line without "\n"
+			// is whole.
+			s.line = append(s.line, chunk...)
+			if len(s.line) > 0 && !s.seal(s.line) {
+				return 0, s.err
 			}
+			s.end(io.EOF, streamComplete)
 		default:
-			if len(line) > 0 && !send() {
-				return streamClientErr
-			}
-			if errors.Is(err, io.EOF) {
-				return streamComplete
-			}
-			return streamUpstream
+			// Cut off: a partial line is never sealed.
+			s.end(errStreamCut, streamUpstream)
 		}
 	}
+	n := copy(p, s.out[s.off:])
+	s.off += n
+	return n, nil
+}
+
+// seal appends line's token and "\n" to the output (a bare "\n" for an
+// empty line).
+func (s *relay) seal(line []byte) bool {
+	if len(line) > 0 {
+		tok, err := s.key.Seal(s.out, line)
+		if err != nil {
+			s.end(errStreamBug, streamPanic)
+			return false
+		}
+		s.out = tok
+	}
+	s.out = append(s.out, '\n')
+	return true
+}
+
+// end records how the stream ended, once.
+func (s *relay) end(err error, result string) {
+	if s.result == "" {
+		s.result = result
+		s.h.opts.Metrics.Stream(result)
+	}
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+// Close is called by fasthttp when the response is written or abandoned.
+// An unfinished stream means the validator went away; releasing resp
+// closes an upstream connection whose answer was not read to its end.
+func (s *relay) Close() error {
+	if s.result == "" {
+		s.end(errStreamCut, streamClientErr)
+	}
+	fasthttp.ReleaseResponse(s.resp)
+	if s.br != nil {
+		s.br.Reset(nil)
+	}
+	if cap(s.line) > 1<<20 {
+		s.line = nil
+	}
+	if cap(s.out) > 1<<20 {
+		s.out = nil
+	}
+	*s = relay{line: s.line[:0], out: s.out[:0], br: s.br}
+	relayPool.Put(s)
+	return nil
 }

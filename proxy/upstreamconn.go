@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+)
+
+// errStaleConn marks a pooled upstream connection that must not carry
+// another request: the app sent bytes nobody asked for (an answer to a
+// request it read out of another's body, or more than its Content-Length
+// said), or closed it. Nothing was sent on it, so the request is retried
+// on another connection.
+var errStaleConn = errors.New("proxy: pooled upstream connection has unread bytes or was closed")
+
+// checkedConn is an upstream connection that, before it carries a request
+// after an answer, checks that nothing is waiting to be read. Without this
+// an app that answers twice would hand a later validator another request's
+// answer.
+type checkedConn struct {
+	net.Conn
+	raw  syscall.RawConn
+	used atomic.Bool // an answer was read since the last request was written
+}
+
+func newCheckedConn(c net.Conn) net.Conn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return c
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	return &checkedConn{Conn: c, raw: raw}
+}
+
+func (c *checkedConn) Read(p []byte) (int, error) {
+	c.used.Store(true)
+	return c.Conn.Read(p)
+}
+
+func (c *checkedConn) Write(p []byte) (int, error) {
+	if c.used.Swap(false) && pending(c.raw) {
+		c.Conn.Close()
+		return 0, errStaleConn
+	}
+	return c.Conn.Write(p)
+}
+
+// retryStale retries a request only when its pooled connection was found
+// stale before anything was written.
+func retryStale(_ any, _ int, err error) (resetTimeout, retry bool) {
+	return false, errors.Is(err, errStaleConn)
+}
