@@ -89,7 +89,8 @@ func (c *Client) Stream(ctx context.Context, path string, payload []byte, fn fun
 		line, err := r.ReadBytes('\n')
 		if len(line) > 0 {
 			line = bytes.TrimSuffix(line, []byte("\n"))
-			if encrypted {
+			// An empty line is sent as it is: there is no empty token.
+			if encrypted && len(line) > 0 {
 				plain, _, derr := key.Decrypt(nil, line)
 				if derr != nil {
 					return resp.StatusCode, fmt.Errorf("client: decrypting a streamed line: %w", derr)

@@ -35,6 +35,8 @@ const (
 	DefaultMode                     = ModeEncrypted
 	DefaultResponse                 = ResponseAuto
 	DefaultMaxBody             Size = 10 << 20
+	DefaultMaxResponse         Size = 10 << 20
+	DefaultMaxStreamLine       Size = 1 << 20
 	DefaultMaxHeader           Size = 16 << 10
 	DefaultReadTimeout              = 30 * time.Second
 	DefaultWriteTimeout             = 10 * time.Minute
@@ -81,6 +83,11 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// RateLimits bound how fast requests are served; 429 above.
 	RateLimits RateLimits `yaml:"rate_limits"`
+	// TrustedProxies are the addresses (CIDRs or single IPs) of front
+	// proxies whose X-Forwarded-For names the client. Empty: the
+	// connection's peer is the client, and client-sent forwarding headers
+	// are replaced. Default none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// ShutdownGrace is how long in-flight requests may run after a stop
 	// signal before connections are closed. 0 closes at once. Default 30s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
@@ -300,6 +307,14 @@ type Limits struct {
 	// MaxBody is the largest request body accepted; larger is refused with
 	// 413. Default 10MiB.
 	MaxBody Size `yaml:"max_body"`
+	// MaxResponse is the largest fixed-length answer from the app that
+	// fibergate buffers; a larger one is refused with 502
+	// upstream_too_large before it is read. Streams are not bounded by it.
+	// Default 10MiB.
+	MaxResponse Size `yaml:"max_response"`
+	// MaxStreamLine is the longest line of a stream fibergate encrypts; a
+	// longer line ends the stream as cut off. Default 1MiB.
+	MaxStreamLine Size `yaml:"max_stream_line"`
 	// MaxHeader is the largest request header block accepted, at least
 	// 1KiB. Default 16KiB.
 	MaxHeader Size `yaml:"max_header"`
@@ -398,6 +413,8 @@ func defaults() Config {
 		Default: Policy{Mode: DefaultMode, Response: DefaultResponse},
 		Limits: Limits{
 			MaxBody:       DefaultMaxBody,
+			MaxResponse:   DefaultMaxResponse,
+			MaxStreamLine: DefaultMaxStreamLine,
 			MaxHeader:     DefaultMaxHeader,
 			ReadTimeout:   DefaultReadTimeout,
 			WriteTimeout:  DefaultWriteTimeout,

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -147,6 +149,17 @@ func (k *checker) validate() {
 	l := c.Limits
 	if l.MaxBody <= 0 {
 		k.add("limits.max_body", l.MaxBody.String(), "must be more than 0")
+	}
+	if l.MaxResponse <= 0 {
+		k.add("limits.max_response", l.MaxResponse.String(), "must be more than 0")
+	}
+	if l.MaxStreamLine <= 0 {
+		k.add("limits.max_stream_line", l.MaxStreamLine.String(), "must be more than 0")
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			k.add("trusted_proxies["+strconv.Itoa(i)+"]", p, err.Error())
+		}
 	}
 	if l.MaxHeader < minMaxHeader {
 		k.add("limits.max_header", l.MaxHeader.String(), "must be at least 1KiB, room for Fiber's own headers")
@@ -495,4 +508,22 @@ func shadows(a, b string) bool {
 		return false
 	}
 	return strings.HasPrefix(strings.TrimSuffix(b, "*"), prefix)
+}
+
+// ParseTrustedProxy reads one trusted_proxies entry: a CIDR such as
+// "10.0.0.0/8", or a single address, which is taken as its own /32 or /128.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, errors.New("want a CIDR such as 10.0.0.0/8 or an IP address")
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("want a CIDR such as 10.0.0.0/8 or an IP address")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

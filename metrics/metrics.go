@@ -94,7 +94,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 		}, []string{"route"}),
 		streams: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "upstream", Name: "streams_total",
-			Help: "Streamed upstream responses by how they ended: complete, upstream_error or client_gone.",
+			Help: "Streamed upstream responses by how they ended: complete, upstream_error (the app broke off or timed out), client_gone, line_too_long (an encrypted line over limits.max_stream_line) or internal_error.",
 		}, []string{"result"}),
 		validators: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "validators", Name: "loaded",
@@ -134,7 +134,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 		}, []string{"op"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "handler_panics_total",
-			Help: "Panics recovered in request handlers (each one is a bug; the request got a 502).",
+			Help: "Panics recovered in request handlers and stream relays (each one is a bug; that request got a 502 or its stream was cut).",
 		}),
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -148,7 +148,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 	for _, r := range []string{"ok", "error"} {
 		m.snapshotSaves.WithLabelValues(r)
 	}
-	for _, r := range []string{"complete", "upstream_error", "client_gone"} {
+	for _, r := range []string{"complete", "upstream_error", "client_gone", "line_too_long", "internal_error"} {
 		m.streams.WithLabelValues(r)
 	}
 	cs := []prometheus.Collector{

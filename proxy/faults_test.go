@@ -54,6 +54,9 @@ func TestUpstreamClosesMidStream(t *testing.T) {
 			t.Fatalf("encrypted=%v: the stream hung after the app dropped it", enc)
 		}
 		cancel()
+		if err == nil {
+			t.Errorf("encrypted=%v: the cut stream ended cleanly for the validator", enc)
+		}
 		if status != 200 || len(lines) != 1 || lines[0] != "data: line 0" {
 			t.Errorf("encrypted=%v: got status %d, lines %q (err %v), want the one line sent", enc, status, lines, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,6 +178,9 @@ type gateOptions struct {
 	timeout    time.Duration
 	now        time.Time
 	limits     proxy.RateLimits
+	// The app side's bounds and trusted front proxies.
+	maxResponse, maxStreamLine int
+	trusted                    []netip.Prefix
 }
 
 var (
@@ -239,6 +243,9 @@ func startGate(t *testing.T, o gateOptions) *gate {
 		Metrics:         m,
 		Now:             clk.Now,
 		Limits:          o.limits,
+		MaxResponse:     o.maxResponse,
+		MaxStreamLine:   o.maxStreamLine,
+		TrustedProxies:  o.trusted,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -50,7 +50,6 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-
 func isControl(c byte) bool { return c < 0x20 || c == 0x7f }
 
 // cleanPath decodes the raw request path into dst per the path rule and
@@ -97,7 +96,7 @@ func cleanPath(dst, raw []byte) ([]byte, bool) {
 			if c == '/' || c == '?' || c == '#' || c == '\\' || isControl(c) {
 				return dst, false
 			}
-		case c == '\\', isControl(c):
+		case c == '\\', c == '?', c == '#', isControl(c):
 			return dst, false
 		}
 		dst = append(dst, c)

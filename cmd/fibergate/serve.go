@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -134,6 +135,14 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		return err
 	}
 
+	var trusted []netip.Prefix
+	for _, p := range cfg.TrustedProxies {
+		pr, err := config.ParseTrustedProxy(p)
+		if err != nil {
+			return fmt.Errorf("trusted_proxies: %q: %w", p, err)
+		}
+		trusted = append(trusted, pr)
+	}
 	routes := make([]proxy.Route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		routes = append(routes, proxy.Route{Path: r.Path, Mode: proxyMode(r.Mode), Response: proxyResponse(r.Response)})
@@ -154,6 +163,9 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		UpstreamTimeout: cfg.Upstream.Timeout,
 		UpstreamConns:   cfg.Upstream.MaxConns,
 		MaxBody:         int(cfg.Limits.MaxBody),
+		MaxResponse:     int(cfg.Limits.MaxResponse),
+		MaxStreamLine:   int(cfg.Limits.MaxStreamLine),
+		TrustedProxies:  trusted,
 		Metrics:         m,
 		Logger:          log,
 		Limits: proxy.RateLimits{
