@@ -99,7 +99,7 @@ func TestDefaults(t *testing.T) {
 			Redis: Redis{Addr: "127.0.0.1:6379", Prefix: "fibergate:", DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond,
 				WriteTimeout: 500 * time.Millisecond, PoolSize: 64}},
 		Default: Policy{Mode: ModeEncrypted, Response: ResponseAuto},
-		Limits:  Limits{MaxBody: 10 << 20, MaxHeader: 16 << 10, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: 120 * time.Second, MaxConns: 10000, MaxConnsPerIP: 256},
+		Limits:  Limits{MaxBody: 10 << 20, MaxResponse: 10 << 20, MaxStreamLine: 1 << 20, MaxHeader: 16 << 10, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Minute, IdleTimeout: 120 * time.Second, MaxConns: 10000, MaxConnsPerIP: 256},
 		RateLimits: RateLimits{
 			PerIP:                  Rate{PerSecond: 500, Burst: 1000},
 			PerValidator:           Rate{PerSecond: 200, Burst: 400},
@@ -189,6 +189,15 @@ func TestBadValues(t *testing.T) {
 			nil, []wantProblem{{"limits.max_body", 3, "", "9000000TiB", "too large"}}},
 		{"size zero", withBase("limits: {max_body: 0}"),
 			nil, []wantProblem{{"limits.max_body", 3, "", "0", "more than 0"}}},
+		{"response limit zero", withBase("limits: {max_response: 0}"),
+			nil, []wantProblem{{"limits.max_response", 3, "", "0", "more than 0"}}},
+		{"stream line limit zero", withBase("limits: {max_stream_line: 0}"),
+			nil, []wantProblem{{"limits.max_stream_line", 3, "", "0", "more than 0"}}},
+		{"trusted proxy not an address", withBase("trusted_proxies: [10.0.0.0/8, \"proxy.local\", 10.0.0.0/33]"),
+			nil, []wantProblem{
+				{"trusted_proxies[1]", 3, "", "proxy.local", "CIDR"},
+				{"trusted_proxies[2]", 3, "", "10.0.0.0/33", "CIDR"},
+			}},
 		{"header limit too small", withBase("limits: {max_header: 512}"),
 			nil, []wantProblem{{"limits.max_header", 3, "", "512", "at least 1KiB"}}},
 
@@ -773,7 +782,7 @@ func TestEnvNames(t *testing.T) {
 		}
 		switch p {
 		case "upstream", "miner", "handshake", "validators", "keystore", "keystore.redis", "routes", "default", "limits", "log", "validators.static", "validators.chain",
-			"rate_limits", "rate_limits.global", "rate_limits.per_ip", "rate_limits.per_validator", "rate_limits.handshakes_per_validator":
+			"rate_limits", "rate_limits.global", "rate_limits.per_ip", "rate_limits.per_validator", "rate_limits.handshakes_per_validator", "trusted_proxies":
 			continue
 		}
 		scalars++
@@ -1020,5 +1029,26 @@ func TestPortZeroListenersMayMatch(t *testing.T) {
 	}
 	if _, err := Parse(withBase(`listen: "127.0.0.1:8080"`, `admin_listen: "127.0.0.1:8080"`), "config.yaml", nil); err == nil {
 		t.Error("the same fixed address for both listeners was accepted")
+	}
+}
+
+func TestParseTrustedProxy(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.0/8":       "10.0.0.0/8",
+		"10.1.2.3/8":       "10.0.0.0/8",
+		"192.168.1.7":      "192.168.1.7/32",
+		"::1":              "::1/128",
+		"::ffff:127.0.0.1": "127.0.0.1/32",
+		"fd00::/8":         "fd00::/8",
+	} {
+		got, err := ParseTrustedProxy(in)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseTrustedProxy(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "proxy.local", "10.0.0.0/33", "10.0.0.0/x", "1.2.3"} {
+		if _, err := ParseTrustedProxy(bad); err == nil {
+			t.Errorf("ParseTrustedProxy(%q) accepted", bad)
+		}
 	}
 }
