@@ -12,7 +12,8 @@ wsgiref cannot produce some answers of the response matrix: WSGI forbids
 hop-by-hop headers (Connection), wsgiref speaks HTTP/1.0 to the app's
 client (no chunked encoding, no 1xx), and it adds Content-Length: 0 to an
 answer without a body. For those cases (RAW) the request handler writes the
-answer on the socket itself, before WSGI runs. /__conformance/count answers
+answer on the socket itself, before WSGI runs, and says Connection: close
+since it closes the connection after it, as wsgiref does. /__conformance/count answers
 how many requests the app has served.
 """
 
@@ -43,22 +44,22 @@ def _chunk(data):
 
 RAW = {
     "chunked": [
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nX-Case: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nX-Case: chunked\r\n\r\n",
         _chunk(b"chunk 1\n"), _chunk(b"chunk 2\n"), _chunk(b"chunk 3\n"), b"0\r\n\r\n",
     ],
     "head-nolength": [
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Case: head-nolength\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nX-Case: head-nolength\r\n\r\n",
     ],
     "early-hints": [
         b"HTTP/1.1 103 Early Hints\r\nLink: </hint.css>; rel=preload\r\n\r\n",
-        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 23\r\nX-Case: early-hints\r\n\r\n{"case":"early-hints"}\n',
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 23\r\nConnection: close\r\nX-Case: early-hints\r\n\r\n{"case":"early-hints"}\n',
     ],
     "truncated": [
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nX-Case: truncated\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\nX-Case: truncated\r\n\r\n",
         _chunk(b"line 1\n"), _chunk(b"line 2\n"), _chunk(b"partial"),
     ],
     "connection-named": [
-        b"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: 1\r\nX-Kept: 1\r\n"
+        b"HTTP/1.1 200 OK\r\nConnection: X-Secret, close\r\nX-Secret: 1\r\nX-Kept: 1\r\n"
         b'Content-Type: application/json\r\nContent-Length: 27\r\nX-Case: connection-named\r\n\r\n{"case":"connection-named"}',
     ],
 }
