@@ -70,6 +70,8 @@ class Server(socketserver.ThreadingMixIn, WSGIServer):
 
 
 class Handler(WSGIRequestHandler):
+    disable_nagle_algorithm = True  # see httpserver_app.py
+
     def log_message(self, *args):
         pass
 
