@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -248,4 +249,24 @@ func TestNoAnswerGoesToAnotherRequest(t *testing.T) {
 
 func ratePerSecond(per float64, burst int) ratelimit.Rate {
 	return ratelimit.Rate{PerSecond: per, Burst: burst}
+}
+
+// TestAppClosesIdleConnections: apps close kept-alive connections without
+// saying so (uvicorn and Node after 5 s idle). A pooled connection the app
+// has closed is never used for a request, so no validator gets a 502 for it.
+func TestAppClosesIdleConnections(t *testing.T) {
+	app := startScriptedApp(t, func(w *bufio.Writer, c net.Conn, r *scriptedRequest) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return false // closes, though the answer promised keep-alive
+	})
+	g := startGate(t, gateOptions{upstream: app.URL, routes: []proxy.Route{{Path: "/v1/*", Mode: proxy.ModePublic}}})
+	for i := range 10 {
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			st, _, body := rawRequest(t, m, g.URL+"/v1/x", nil, []byte{})
+			if st != 200 || string(body) != "ok" {
+				t.Fatalf("%s %d: %d %q", m, i, st, body)
+			}
+			time.Sleep(5 * time.Millisecond) // the app's FIN arrives
+		}
+	}
 }

@@ -125,12 +125,9 @@ func New(opts Options) (*Handler, error) {
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: false,
 			DisablePathNormalizing:        true,
-			// Only a request whose pooled connection turned out stale
-			// before anything was written is tried again.
+			// See retryUpstream for which requests are tried again.
 			MaxIdemponentCallAttempts: 3,
-			RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-				return retryStale(req, attempts, err)
-			},
+			RetryIfErr:                retryUpstream,
 			// A refused dial is immediate on loopback; this bounds the rest,
 			// so a dead upstream is a quick 502.
 			Dial: func(addr string) (net.Conn, error) {

@@ -189,7 +189,7 @@ var (
 )
 
 // sharedRSA returns one RSA key for all tests (generating one is slow).
-func sharedRSA(t *testing.T) *rsa.PrivateKey {
+func sharedRSA(t testing.TB) *rsa.PrivateKey {
 	testRSAOnce.Do(func() {
 		k, err := rsakey.Generate(2048, rand.Reader)
 		if err != nil {
@@ -200,7 +200,7 @@ func sharedRSA(t *testing.T) *rsa.PrivateKey {
 	return testRSA
 }
 
-func startGate(t *testing.T, o gateOptions) *gate {
+func startGate(t testing.TB, o gateOptions) *gate {
 	t.Helper()
 	if o.rsa == nil {
 		o.rsa = sharedRSA(t)
@@ -264,7 +264,7 @@ func startGate(t *testing.T, o gateOptions) *gate {
 }
 
 // newClient returns a validator client for g signing with seed.
-func newClient(t *testing.T, g *gate, seed [32]byte) *client.Client {
+func newClient(t testing.TB, g *gate, seed [32]byte) *client.Client {
 	t.Helper()
 	kp, err := sr25519.KeypairFromSeed(seed)
 	if err != nil {
@@ -305,7 +305,7 @@ func errorCode(body []byte) string {
 	return e.Error
 }
 
-func aliceKeypair(t *testing.T) *sr25519.Keypair {
+func aliceKeypair(t testing.TB) *sr25519.Keypair {
 	t.Helper()
 	kp, err := sr25519.KeypairFromSeed(aliceSeed)
 	if err != nil {

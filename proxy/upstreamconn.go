@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/valyala/fasthttp"
 )
 
 // errStaleConn marks a pooled upstream connection that must not carry
@@ -49,8 +52,19 @@ func (c *checkedConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// retryStale retries a request only when its pooled connection was found
-// stale before anything was written.
-func retryStale(_ any, _ int, err error) (resetTimeout, retry bool) {
-	return false, errors.Is(err, errStaleConn)
+// retryUpstream says which failed upstream requests are tried again, as
+// Go's http.Transport and nginx do: a request whose pooled connection was
+// found stale before anything was written, and a GET, HEAD or OPTIONS
+// without a body whose connection closed before any byte of an answer
+// (the app timed out an idle connection just as it was reused). A POST is
+// never sent twice.
+func retryUpstream(req *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+	if errors.Is(err, errStaleConn) {
+		return false, true
+	}
+	if err != io.EOF || len(req.Body()) > 0 {
+		return false, false
+	}
+	m := req.Header.Method()
+	return false, string(m) == fasthttp.MethodGet || string(m) == fasthttp.MethodHead || string(m) == fasthttp.MethodOptions
 }
