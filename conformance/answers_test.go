@@ -222,6 +222,39 @@ var answerCases = []answerCase{
 		},
 	},
 	{
+		name: "idle-close",
+		direct: func(t *testing.T, x *exchange) {
+			wantStatus(t, x, 200)
+			wantJSONCase(t, x, "idle-close")
+			if _, err := x.conn.Write(rawRequest("GET", "/v1/echo", nil, nil)); err != nil {
+				t.Fatal(err)
+			}
+			x.readAnswer("GET")
+			if x.resp != nil {
+				t.Errorf("the app answered the next request on the connection: %s", x.describe())
+			}
+		},
+		// Not in the brief's matrix: an app closes a kept-alive
+		// connection just as the next request arrives on it, as when its
+		// keep-alive timeout (5 s in uvicorn and Node) fires then, while
+		// fibergate keeps idle connections longer. No byte of an answer
+		// came, so the request may be sent again on a new connection
+		// (RFC 9112 section 9.3.1 for idempotent requests); Go's
+		// http.Transport, and so httputil.ReverseProxy, does so for a
+		// reused connection. The validator must get its answer, not 502.
+		proxied: func(t *testing.T, e *env, x *exchange) {
+			wantStatus(t, x, 200)
+			wantJSONCase(t, x, "idle-close")
+			y := roundTrip(t, e.fg.addr, rawRequest("GET", "/v1/echo?after=idle-close", nil, nil), "GET")
+			if y.err != nil || y.resp.StatusCode != http.StatusOK {
+				t.Fatalf("the next request, sent on the connection the app then closed: %s", y.describe())
+			}
+			if got := decodeEcho(t, y.body); got.Query != "after=idle-close" {
+				t.Errorf("the next request got the answer to %q", got.Query)
+			}
+		},
+	},
+	{
 		name: "connection-named",
 		direct: func(t *testing.T, x *exchange) {
 			wantStatus(t, x, 200)

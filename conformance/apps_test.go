@@ -44,13 +44,19 @@ var apps = []appSpec{
 		unsupported: map[string]string{
 			"early-hints":     "uvicorn 0.17 has no way to send a 1xx answer",
 			"close-delimited": "uvicorn chunks every HTTP/1.1 answer without a length",
+			"idle-close":      "ASGI gives an app no way to close a connection without answering",
 		},
 		readsGETBody: true,
 	},
 	// http.server leaves GET bodies unread, as handlers written on it
 	// usually do.
 	{name: "httpserver", start: pythonApp("httpserver_app.py")},
-	{name: "wsgiref", start: pythonApp("wsgiref_app.py"), readsGETBody: true},
+	{
+		name:         "wsgiref",
+		start:        pythonApp("wsgiref_app.py"),
+		unsupported:  map[string]string{"idle-close": "wsgiref closes every connection after one answer"},
+		readsGETBody: true,
+	},
 	{name: "node", start: nodeApp, readsGETBody: true},
 }
 

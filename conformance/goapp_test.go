@@ -3,6 +3,7 @@
 package conformance_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -34,7 +35,14 @@ func startGoApp(t *testing.T) string {
 		t.Fatal(err)
 	}
 	a := &goApp{}
-	srv := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
+	srv := &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          discardLog,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, new(connState))
+		},
+	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
@@ -43,12 +51,26 @@ func startGoApp(t *testing.T) string {
 // goApp serves the suite's endpoints on net/http.
 type goApp struct{ count atomic.Int64 }
 
+// connState is what the app keeps about one connection.
+type connState struct {
+	closeNext atomic.Bool // the idle-close case: drop the next request unanswered
+}
+
+type connKey struct{}
+
 func (a *goApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/__conformance/count" {
 		writeJSON(w, 200, map[string]int64{"count": a.count.Load()}, "")
 		return
 	}
 	a.count.Add(1)
+	st := r.Context().Value(connKey{}).(*connState)
+	if st.closeNext.Load() {
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	c := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	if fn, ok := goCases[c]; ok {
@@ -174,6 +196,10 @@ var goCases = map[string]http.HandlerFunc{
 		w.Header().Set("Content-Length", "100")
 		w.Header().Set("X-Case", "short-body")
 		flushed(w, "0123456789")
+	},
+	"idle-close": func(w http.ResponseWriter, r *http.Request) {
+		r.Context().Value(connKey{}).(*connState).closeNext.Store(true)
+		writeJSON(w, 200, map[string]string{"case": "idle-close"}, "idle-close")
 	},
 	"connection-named": func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "X-Secret")

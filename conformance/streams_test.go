@@ -48,6 +48,17 @@ func TestEncryptedStreams(t *testing.T) {
 			}
 			wantHeader(t, x, "Content-Type", "application/octet-stream")
 		})
+		// An answer without a body has nothing to seal: no token, and no
+		// Content-Type for a body that is not there.
+		t.Run("no-content", func(t *testing.T) {
+			defer e.checkAlive(t)
+			x := roundTrip(t, e.fg.addr, e.encRequest(t, "POST", "/enc/no-content", []byte(`{}`)), "POST")
+			wantStatus(t, x, 204)
+			wantBody(t, x, "")
+			wantHeader(t, x, "X-Case", "no-content")
+			wantNoHeader(t, x, "Content-Type")
+			wantNoHeader(t, x, "Content-Length")
+		})
 		for _, c := range streamCases {
 			t.Run(c.name, func(t *testing.T) {
 				e.skipUnsupported(t, c.name)

@@ -7,6 +7,9 @@ of the response matrix (see CASES). GET and HEAD bodies are never read, as
 in most handlers written on http.server: a GET body the proxy sends on a
 kept-alive connection stays in the socket and is read as the next request,
 which is what the conformance suite's GET-with-body case looks for.
+After the idle-close case, the next request on the same connection is
+dropped unanswered, as when a server's keep-alive timeout fires just as
+the request arrives.
 /__conformance/count answers how many requests the app has served.
 """
 
@@ -48,6 +51,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {"count": _count})
             return
         _bump()
+        if getattr(self, "close_next", False):
+            self.cut()
+            return
         body = b""
         if self.command not in ("GET", "HEAD"):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -191,6 +197,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0123456789")
         self.cut()
 
+    def idle_close(self, path, query, body):
+        self.close_next = True
+        self.send_json(200, {"case": "idle-close"}, case="idle-close")
+
     def connection_named(self, path, query, body):
         data = b'{"case":"connection-named"}'
         self.send_response(200)
@@ -234,6 +244,7 @@ CASES = {
     "truncated": Handler.truncated,
     "huge-length": Handler.huge_length,
     "short-body": Handler.short_body,
+    "idle-close": Handler.idle_close,
     "connection-named": Handler.connection_named,
     "no-content-type": Handler.no_content_type,
     "long-line": Handler.long_line,

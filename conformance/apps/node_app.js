@@ -7,7 +7,8 @@
 // whose last segment names a case of the response matrix. The
 // close-delimited answer is written on the socket itself: Node chunks every
 // HTTP/1.1 answer without a length. /__conformance/count answers how many
-// requests the app has served.
+// requests the app has served. After the idle-close case, the next request
+// on the same connection is dropped unanswered.
 'use strict';
 
 const http = require('http');
@@ -130,6 +131,11 @@ const cases = {
     cut(res);
   },
 
+  'idle-close': (req, res) => {
+    req.socket.closeNext = true;
+    sendJSON(res, { case: 'idle-close' }, 'idle-close');
+  },
+
   'connection-named': (req, res) => {
     const data = '{"case":"connection-named"}';
     res.writeHead(200, {
@@ -181,6 +187,10 @@ const server = http.createServer((req, res) => {
     return;
   }
   count++;
+  if (req.socket.closeNext) {
+    req.socket.destroy();
+    return;
+  }
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
