@@ -11,6 +11,12 @@
 // request for any path, a response matrix selected by the path's last
 // segment, and /__conformance/count, asked directly (never through
 // fibergate) to tell whether a request reached the app at all.
+//
+// Run it with `go test -race ./conformance/`. It needs Debian's python3
+// with python3-uvicorn and python3-starlette, and node; a missing runtime
+// skips its app, or fails the test when CI=true. Set
+// CONFORMANCE_FIBERGATE_BIN to check another fibergate binary than the one
+// built from this tree.
 package conformance_test
 
 import (
@@ -37,6 +43,12 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	repoRoot = root
+	// CONFORMANCE_FIBERGATE_BIN runs the suite against a binary built
+	// elsewhere (a release, an older commit) instead of this tree's.
+	if bin := os.Getenv("CONFORMANCE_FIBERGATE_BIN"); bin != "" {
+		fibergateBin = bin
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "fibergate-conformance-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "making a temp dir:", err)
