@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/fibergate/fibergate/client"
 )
@@ -184,7 +183,3 @@ func (e *env) checkAlive(t *testing.T) {
 		t.Fatalf("fibergate exited: %v", e.fg.proc.cmd.ProcessState)
 	}
 }
-
-// sleepShort gives an app's or fibergate's background work (a cut
-// connection, a metric) a moment to land before it is looked at.
-func sleepShort() { time.Sleep(50 * time.Millisecond) }

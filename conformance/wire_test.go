@@ -123,7 +123,7 @@ func (x *exchange) connClosed(d time.Duration) (bool, error) {
 // endsWithLastChunk reports whether the wire holds the chunked body's
 // terminating zero-size chunk.
 func (x *exchange) endsWithLastChunk() bool {
-	return bytes.HasSuffix(x.wire.Bytes(), []byte("\r\n0\r\n\r\n")) || bytes.Equal(x.wire.Bytes(), []byte("0\r\n\r\n"))
+	return bytes.HasSuffix(x.wire.Bytes(), []byte("\r\n0\r\n\r\n"))
 }
 
 // errorCode reads fibergate's JSON error body {"detail", "error"}.
