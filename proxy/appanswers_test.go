@@ -274,3 +274,42 @@ func waitSeries(t *testing.T, g *gate, name, label string, want float64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestBodilessAnswersKeepConnections: after a 204, a 304 or a HEAD answer
+// (with or without a length) the validator's connection carries the next
+// request, and so does the app's.
+func TestBodilessAnswersKeepConnections(t *testing.T) {
+	g, app := appSideGate(t)
+	c, err := net.Dial("tcp", gateAddr(g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	seq := []struct{ method, path string }{
+		{"GET", "/pub/no-content"}, {"HEAD", "/pub/head-nolength"}, {"GET", "/pub/not-modified"},
+		{"HEAD", "/pub/head-length"}, {"GET", "/pub/ok"}, {"GET", "/pub/no-content"}, {"GET", "/pub/ok"},
+	}
+	for i, s := range seq {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: x\r\n\r\n", s.method, s.path); err != nil {
+			t.Fatalf("request %d (%s %s): %v", i, s.method, s.path, err)
+		}
+		req, _ := http.NewRequest(s.method, "http://x"+s.path, nil)
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("answer %d (%s %s): %v", i, s.method, s.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if s.path == "/pub/ok" && string(body) != "ok" {
+			t.Fatalf("answer %d: %q", i, body)
+		}
+		if resp.Close {
+			t.Fatalf("answer %d (%s %s) closes the connection", i, s.method, s.path)
+		}
+	}
+	if n := len(app.requests()); n != len(seq) {
+		t.Errorf("the app got %d requests, want %d", n, len(seq))
+	}
+}

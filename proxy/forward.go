@@ -171,7 +171,10 @@ func (h *Handler) relayBodiless(ctx *fasthttp.RequestCtx, resp *fasthttp.Respons
 	if n := resp.Header.ContentLength(); n >= 0 && !encrypt {
 		ctx.Response.Header.SetContentLength(n)
 	} else {
-		// No length to state: fasthttp must not invent "0".
+		// No length to state: fasthttp must not invent "0". Its "identity"
+		// length also marks the connection for closing, which a bodiless
+		// answer has no reason to do.
 		ctx.Response.Header.SetContentLength(-2)
+		ctx.Response.Header.ResetConnectionClose()
 	}
 }
