@@ -35,6 +35,10 @@ func badPath(name, target string) pathCase {
 	return pathCase{name: name, target: target, status: 400, code: "bad_path"}
 }
 
+func malformed(name, target string) pathCase {
+	return pathCase{name: name, target: target, status: 400, code: "bad_request"}
+}
+
 func denied(name, target string) pathCase {
 	return pathCase{name: name, target: target, status: 404, code: "not_found"}
 }
@@ -93,9 +97,11 @@ var pathCases = []pathCase{
 	badPath("encoded-tab", "/v1/%09"),
 	badPath("encoded-unit-separator", "/v1/%1f"),
 	badPath("encoded-del", "/v1/%7F"),
-	badPath("raw-nul", "/v1/a\x00b"),
-	badPath("raw-soh", "/v1/a\x01b"),
-	badPath("raw-del", "/v1/a\x7fb"),
+	// A raw control byte makes the request line itself malformed (RFC 9112
+	// section 3.2): the HTTP parser refuses it before any path rule runs.
+	malformed("raw-nul", "/v1/a\x00b"),
+	malformed("raw-soh", "/v1/a\x01b"),
+	malformed("raw-del", "/v1/a\x7fb"),
 	badPath("encoded-slash", "/v1/a%2Fb"),
 	badPath("encoded-slash-lower", "/v1/a%2fb"),
 	badPath("encoded-slash-dot-dot", "/v1/%2F..%2Finternal/x"),
