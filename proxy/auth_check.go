@@ -6,6 +6,7 @@ import (
 
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/valyala/fasthttp"
 )
 
 // caller is a request's authenticated validator.
@@ -14,11 +15,33 @@ type caller struct {
 	stake float64
 }
 
-// authenticate runs verify and then records the header nonce, for
-// requests with no inner nonce to record alongside it.
-func (h *Handler) authenticate(fh *fiberHeaders, now time.Time, thirds ...[]byte) (caller, Code) {
+// limitKind names the rate limit a verified request is charged.
+type limitKind uint8
+
+const (
+	limitRequest   limitKind = iota // rate_limits.per_validator
+	limitHandshake                  // rate_limits.handshakes_per_validator
+)
+
+// charge applies a verified validator's rate limit of the given kind.
+func (h *Handler) charge(ctx *fasthttp.RequestCtx, kind limitKind, pub [32]byte, real time.Time) Code {
+	if kind == limitHandshake {
+		return h.limits.handshake(ctx, pub, real)
+	}
+	return h.limits.validator(ctx, pub, real)
+}
+
+// authenticate runs verify, charges the validator's rate limit, and then
+// records the header nonce, for requests with no inner nonce to record
+// alongside it. The limit comes first: a request refused with 429 has not
+// used up its nonce, so the very same request retried after Retry-After
+// is served.
+func (h *Handler) authenticate(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now, real time.Time, kind limitKind, thirds ...[]byte) (caller, Code) {
 	c, ts, code := h.verify(fh, now, thirds...)
 	if code != "" {
+		return caller{}, code
+	}
+	if code := h.charge(ctx, kind, c.id.pub, real); code != "" {
 		return caller{}, code
 	}
 	if err := h.opts.Nonces.Remember(nonce.Scope{Who: c.id.pub, Kind: nonce.KindHeader}, fh.nonce, ts, now.UnixNano()); err != nil {

@@ -26,7 +26,9 @@ func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now, real time.Time) Code {
 	if fh.duplicate {
 		return CodeDuplicateHeader
 	}
-	if len(fh.validator) == 0 && len(fh.legacyKey) > 0 {
+	if len(fh.validator) == 0 {
+		// The earlier form: named by the hotkey header, or, as its first
+		// client sent it, by the body alone.
 		return h.legacyExchange(ctx, &fh, now, real)
 	}
 	if len(fh.validator) == 0 || len(fh.miner) == 0 || len(fh.nonce) == 0 ||
@@ -36,11 +38,8 @@ func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now, real time.Time) Code {
 	if len(fh.uuid) > maxUUID {
 		return CodeBadRequest
 	}
-	c, code := h.authenticate(&fh, now, fh.uuid)
+	c, code := h.authenticate(ctx, &fh, now, real, limitHandshake, fh.uuid)
 	if code != "" {
-		return code
-	}
-	if code := h.limits.handshake(ctx, c.id.pub, real); code != "" {
 		return code
 	}
 	var body struct {

@@ -22,15 +22,29 @@ const maxLegacyNonce = 256
 
 // legacyExchange handles the handshake of Fiber's original design: the body
 // carries encrypted_symmetric_key, symmetric_key_uuid, ss58_address,
-// timestamp and nonce; the hotkey header names the validator; the signature
-// (a header, or a body field) covers the body as canonical JSON. The checks
-// are those of the 2.x form: stake, window and replay, signature, key.
+// timestamp and nonce; the signature (a header, or a body field) covers the
+// body as canonical JSON. The hotkey header names the validator; without it
+// (the design's first client sent no headers at all) the body's
+// ss58_address does, and the signature must be a body field. The
+// signature covers ss58_address either way. The checks are those of the
+// 2.x form: stake, window and replay, signature, key.
 func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now, real time.Time) Code {
+	headerForm := len(fh.legacyKey) > 0
 	dec := json.NewDecoder(bytes.NewReader(ctx.Request.Body()))
 	dec.UseNumber()
 	var body map[string]any
 	if err := dec.Decode(&body); err != nil || dec.More() {
+		if !headerForm {
+			return CodeMissingHeader // neither form: a 2.x request without its headers
+		}
 		return CodeInvalidBody
+	}
+	if !headerForm {
+		_, hasAddr := body["ss58_address"]
+		_, hasSig := body["signature"].(string)
+		if !hasAddr || !hasSig {
+			return CodeMissingHeader
+		}
 	}
 	wrapped, ok1 := body["encrypted_symmetric_key"].(string)
 	uuid, ok2 := body["symmetric_key_uuid"].(string)
@@ -43,7 +57,10 @@ func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now
 	if len(uuid) > maxUUID || len(n) > maxLegacyNonce {
 		return CodeBadRequest
 	}
-	sigText := fh.signature
+	var sigText []byte
+	if headerForm {
+		sigText = fh.signature
+	}
 	if s, ok := body["signature"].(string); ok {
 		if len(sigText) == 0 {
 			sigText = []byte(s)
@@ -54,7 +71,11 @@ func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now
 		return CodeMissingHeader
 	}
 
-	id, code := h.ids.lookup(fh.legacyKey, h.known)
+	who := fh.legacyKey
+	if !headerForm {
+		who = []byte(addr)
+	}
+	id, code := h.ids.lookup(who, h.known)
 	if code != "" {
 		return code
 	}
@@ -85,11 +106,12 @@ func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now
 	if !ok || !id.verifier.Verify(msg, &sig) {
 		return CodeSignatureInvalid
 	}
-	if err := h.opts.Nonces.Remember(nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, []byte(n), ts, now.UnixNano()); err != nil {
-		return nonceCode(err, false)
-	}
+	// The limit before the nonce: a 429 leaves the nonce unused.
 	if code := h.limits.handshake(ctx, id.pub, real); code != "" {
 		return code
+	}
+	if err := h.opts.Nonces.Remember(nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, []byte(n), ts, now.UnixNano()); err != nil {
+		return nonceCode(err, false)
 	}
 	return h.storeKey(ctx, caller{id: id, stake: stake}, uuid, wrapped, now)
 }

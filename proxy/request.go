@@ -70,14 +70,15 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	var headerTS int64
 	var code Code
 	if body {
+		// The header nonce is recorded with the body's, below.
 		c, headerTS, code = h.verify(fh, now, fh.uuid)
+		if code == "" {
+			code = h.charge(ctx, limitRequest, c.id.pub, real)
+		}
 	} else {
-		c, code = h.authenticate(fh, now, fh.uuid)
+		c, code = h.authenticate(ctx, fh, now, real, limitRequest, fh.uuid)
 	}
 	if code != "" {
-		return code
-	}
-	if code := h.limits.validator(ctx, c.id.pub, real); code != "" {
 		return code
 	}
 	entry, err := h.opts.Keys.Get(c.id.pub, fh.uuid, now)
@@ -198,17 +199,14 @@ func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, t
 	var code Code
 	var c caller
 	if len(body) == 0 && !hasBody(ctx) {
-		c, code = h.authenticate(fh, now, nil, emptySHA256)
+		c, code = h.authenticate(ctx, fh, now, real, limitRequest, nil, emptySHA256)
 	} else {
 		sum := sha256.Sum256(body)
 		var hexSum [64]byte
 		hex.Encode(hexSum[:], sum[:])
-		c, code = h.authenticate(fh, now, hexSum[:])
+		c, code = h.authenticate(ctx, fh, now, real, limitRequest, hexSum[:])
 	}
 	if code != "" {
-		return code
-	}
-	if code := h.limits.validator(ctx, c.id.pub, real); code != "" {
 		return code
 	}
 	return h.forward(ctx, r, target, upstreamCall{caller: c, body: body, keepType: true})
