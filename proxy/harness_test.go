@@ -181,6 +181,8 @@ type gateOptions struct {
 	// The app side's bounds and trusted front proxies.
 	maxResponse, maxStreamLine int
 	trusted                    []netip.Prefix
+	// nonces replaces the in-memory replay guard (gate.Nonces is then nil).
+	nonces proxy.ReplayGuard
 }
 
 var (
@@ -226,13 +228,17 @@ func startGate(t testing.TB, o gateOptions) *gate {
 	clk.Set(o.now)
 	keys := keystore.NewMemory(keystore.Options{})
 	guard := nonce.NewGuard(nonce.Options{})
+	var replay proxy.ReplayGuard = guard
+	if o.nonces != nil {
+		replay, guard = o.nonces, nil
+	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: guard.Len})
+	m := metrics.New(reg, metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: replay.Len})
 	h, err := proxy.New(proxy.Options{
 		MinerHotkey:     mustPub(o.miner),
 		RSAKey:          o.rsa,
 		Keys:            keys,
-		Nonces:          guard,
+		Nonces:          replay,
 		Validators:      o.validators,
 		MinStake:        o.minStake,
 		Routes:          o.routes,
