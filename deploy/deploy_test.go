@@ -253,6 +253,16 @@ type k8sObject struct {
 	Metadata struct{ Name string }
 	Data     map[string]string
 	Spec     struct {
+		// A Service's.
+		Type                  string
+		ExternalTrafficPolicy string `yaml:"externalTrafficPolicy"`
+		Ports                 []struct {
+			Name       string
+			Port       int
+			TargetPort string `yaml:"targetPort"`
+			NodePort   int    `yaml:"nodePort"`
+		}
+
 		Template struct {
 			Metadata struct{ Annotations map[string]string }
 			Spec     struct {
@@ -336,8 +346,20 @@ func TestKubernetesSidecar(t *testing.T) {
 		objs[o.Kind] = o
 	}
 	cm, dep := objs["ConfigMap"], objs["Deployment"]
-	if _, ok := objs["Service"]; !ok {
+	svc, ok := objs["Service"]
+	if !ok {
 		t.Error("no Service for validators to reach fibergate")
+	}
+	// Validators dial the address posted to the chain from outside the
+	// cluster, and the per-address limits need their own address.
+	if svc.Spec.Type != "NodePort" && svc.Spec.Type != "LoadBalancer" {
+		t.Errorf("Service type %q: validators outside the cluster cannot reach it; want NodePort or LoadBalancer", svc.Spec.Type)
+	}
+	if svc.Spec.ExternalTrafficPolicy != "Local" {
+		t.Errorf("Service externalTrafficPolicy %q: want Local, which keeps the validator's address", svc.Spec.ExternalTrafficPolicy)
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort != "http" || (svc.Spec.Type == "NodePort" && svc.Spec.Ports[0].NodePort == 0) {
+		t.Errorf("Service ports %+v: want fibergate's http port alone, with a fixed nodePort to post", svc.Spec.Ports)
 	}
 	pod := dep.Spec.Template.Spec
 	var fg *container
