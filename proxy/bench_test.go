@@ -56,7 +56,7 @@ func benchServe(b *testing.B, size int, encryptResponse bool) {
 		MinerHotkey: miner,
 		RSAKey:      rsaKey,
 		Keys:        keys,
-		Nonces:      nonce.NewGuard(nonce.Options{MaxEntries: 4 << 20}),
+		Nonces:      nonce.NewGuard(nonce.Options{MaxMemory: 256 << 20}),
 		Validators:  fuzzStakes{kp.Public(): 5000},
 		MinStake:    1000,
 		Default:     Route{Mode: ModeEncrypted, Response: ResponseAuto},

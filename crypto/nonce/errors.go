@@ -17,8 +17,9 @@ var (
 	// ErrReplayed means the nonce was already recorded under the same scope
 	// and its timestamp has not yet left the window.
 	ErrReplayed = errors.New("nonce already used")
-	// ErrFull means the guard holds MaxEntries live nonces and refuses to
-	// record another until some expire and are swept.
+	// ErrFull means the guard's memory budget cannot hold another nonce;
+	// it refuses to record one until older ones leave the window (it
+	// never forgets a live nonce to make room).
 	ErrFull = errors.New("nonce guard full")
 	// ErrUnavailable means a shared guard could not be reached. Callers
 	// must refuse the request: a nonce that cannot be recorded could be

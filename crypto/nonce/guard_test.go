@@ -3,6 +3,7 @@ package nonce_test
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"testing"
@@ -101,8 +102,10 @@ func TestRememberUntilOwnExpiry(t *testing.T) {
 	if got := g.Sweep(exp); got != 0 {
 		t.Errorf("Sweep at ts+window forgot %d, want 0 (still acceptable at that instant)", got)
 	}
-	if got := g.Sweep(exp + 1); got != 1 {
-		t.Errorf("Sweep 1 ns after ts+window forgot %d, want 1", got)
+	// A bucket is dropped once its last nanosecond has left the window:
+	// within one bucket span after ts+window.
+	if got := g.Sweep(exp + nonce.BucketSpan); got != 1 {
+		t.Errorf("Sweep a bucket span after ts+window forgot %d, want 1", got)
 	}
 	if got := g.Len(); got != 0 {
 		t.Errorf("Len() after sweep = %d, want 0", got)
@@ -142,89 +145,119 @@ func TestRememberDefaultWindow(t *testing.T) {
 	})
 }
 
-// TestRememberReusesExpiredSlot covers an entry that expired but was not yet
-// swept: it must not count as a replay, nor twice towards MaxEntries.
-func TestRememberReusesExpiredSlot(t *testing.T) {
-	g := nonce.NewGuard(nonce.Options{Window: 10 * time.Second, MaxEntries: 1})
-	n := []byte("1_same-text")
+// budgetFor returns a budget that holds a guard's fixed part and tables
+// of exactly slots slots in all.
+func budgetFor(shards int, window time.Duration, slots int) int64 {
+	return nonce.FixedBytes(shards, window) + int64(slots)*8
+}
+
+// TestRememberReusesExpiredBucket: a guard whose budget holds one table
+// accepts new nonces once the old ones' bucket has left the window, without
+// a Sweep, since starting a bucket drops the expired ones and reuses their
+// memory.
+func TestRememberReusesExpiredBucket(t *testing.T) {
+	const w = 10 * time.Second
+	g := nonce.NewGuard(nonce.Options{Window: w, Shards: 1, MaxMemory: budgetFor(1, w, nonce.SlotsOfClass(0))})
+	later := t0 + int64(w) + nonce.BucketSpan + 1
 	run(t, g, []step{
-		{"first", alice, n, t0, t0, nil},
-		{"other nonce while full", alice, []byte("2_other"), t0, t0, nonce.ErrFull},
-		{"same text, later timestamp, after expiry", alice, n, t0 + 11*sec, t0 + 11*sec, nil},
-		{"replay of the new entry", alice, n, t0 + 11*sec, t0 + 12*sec, nonce.ErrReplayed},
+		{"first", alice, mk(t0, "a"), t0, t0, nil},
+		{"another second, no memory left", alice, mk(t0+3*sec, "b"), t0 + 3*sec, t0 + 3*sec, nonce.ErrFull},
+		{"after the first bucket left the window", alice, mk(later, "b"), later, later, nil},
+		{"replay of the new nonce", alice, mk(later, "b"), later, later + sec, nonce.ErrReplayed},
 	})
 	if got := g.Len(); got != 1 {
 		t.Errorf("Len() = %d, want 1", got)
 	}
 }
 
+// TestRememberFull: with memory for one small table, the guard takes 7/8
+// of its slots, refuses the rest as ErrFull, still refuses every recorded
+// nonce as replayed, and takes nonces again once their bucket expired.
 func TestRememberFull(t *testing.T) {
-	for _, shards := range []int{1, 4, 64} {
-		t.Run("shards="+strconv.Itoa(shards), func(t *testing.T) {
-			const max = 10
-			g := nonce.NewGuard(nonce.Options{Window: 10 * time.Second, MaxEntries: max, Shards: shards})
-			var kept [][]byte
-			full := 0
-			for i := range 3 * max {
-				n := mk(t0, "n"+strconv.Itoa(i))
-				switch err := g.Remember(alice, n, t0, t0); err {
-				case nil:
-					kept = append(kept, n)
-				case nonce.ErrFull:
-					full++
-				default:
-					t.Fatalf("Remember #%d = %v, want nil or ErrFull", i, err)
-				}
-			}
-			if len(kept) != max || full != 2*max {
-				t.Fatalf("accepted %d and refused %d as full, want %d and %d", len(kept), full, max, 2*max)
-			}
-			if got := g.Len(); got != max {
-				t.Fatalf("Len() = %d, want %d", got, max)
-			}
-			// Full must not mean forgetful: recorded nonces still replay.
-			for _, n := range kept {
-				if err := g.Remember(alice, n, t0, t0+5*sec); err != nonce.ErrReplayed {
-					t.Fatalf("replay of %q while full = %v, want ErrReplayed", n, err)
-				}
-			}
-			// Nothing has expired yet, so a sweep frees nothing.
-			if got := g.Sweep(t0 + 10*sec); got != 0 {
-				t.Fatalf("Sweep before expiry forgot %d, want 0", got)
-			}
-			if err := g.Remember(alice, mk(t0+10*sec, "x"), t0+10*sec, t0+10*sec); err != nonce.ErrFull {
-				t.Fatalf("Remember while full = %v, want ErrFull", err)
-			}
-			if got := g.Sweep(t0 + 10*sec + 1); got != max {
-				t.Fatalf("Sweep after expiry forgot %d, want %d", got, max)
-			}
-			if err := g.Remember(alice, mk(t0+10*sec, "x"), t0+10*sec, t0+10*sec); err != nil {
-				t.Fatalf("Remember after sweep = %v, want nil", err)
-			}
-			if got := g.Len(); got != 1 {
-				t.Fatalf("Len() after sweep and one insert = %d, want 1", got)
-			}
-		})
+	const w = 10 * time.Second
+	slots := nonce.SlotsOfClass(0)
+	max := slots * 7 / 8
+	g := nonce.NewGuard(nonce.Options{Window: w, MaxMemory: budgetFor(1, w, slots), Shards: 1})
+	var kept [][]byte
+	full := 0
+	for i := range 3 * max {
+		n := mk(t0, "n"+strconv.Itoa(i))
+		switch err := g.Remember(alice, n, t0, t0); err {
+		case nil:
+			kept = append(kept, n)
+		case nonce.ErrFull:
+			full++
+		default:
+			t.Fatalf("Remember #%d = %v, want nil or ErrFull", i, err)
+		}
+	}
+	if len(kept) != max || full != 2*max {
+		t.Fatalf("accepted %d and refused %d as full, want %d and %d", len(kept), full, max, 2*max)
+	}
+	if got := g.Len(); got != max {
+		t.Fatalf("Len() = %d, want %d", got, max)
+	}
+	if got, budget := g.MemoryBytes(), g.MaxMemory(); got > budget {
+		t.Fatalf("holds %d bytes, over its budget %d", got, budget)
+	}
+	// Full must not mean forgetful: recorded nonces still replay.
+	for _, n := range kept {
+		if err := g.Remember(alice, n, t0, t0+5*sec); err != nonce.ErrReplayed {
+			t.Fatalf("replay of %q while full = %v, want ErrReplayed", n, err)
+		}
+	}
+	// Nothing has left the window yet, so a sweep frees nothing.
+	if got := g.Sweep(t0 + 10*sec); got != 0 {
+		t.Fatalf("Sweep before expiry forgot %d, want 0", got)
+	}
+	if err := g.Remember(alice, mk(t0+10*sec, "x"), t0+10*sec, t0+10*sec); err != nonce.ErrFull {
+		t.Fatalf("Remember while full = %v, want ErrFull", err)
+	}
+	if got := g.Sweep(t0 + 10*sec + nonce.BucketSpan); got != max {
+		t.Fatalf("Sweep after the bucket expired forgot %d, want %d", got, max)
+	}
+	if err := g.Remember(alice, mk(t0+10*sec, "x"), t0+10*sec, t0+10*sec+nonce.BucketSpan); err != nil {
+		t.Fatalf("Remember after sweep = %v, want nil", err)
+	}
+	if got := g.Len(); got != 1 {
+		t.Fatalf("Len() after sweep and one insert = %d, want 1", got)
 	}
 }
 
+// TestSweepPartial: a sweep forgets no nonce whose timestamp is still in
+// the window, and every nonce whose timestamp left it more than a bucket
+// span ago.
 func TestSweepPartial(t *testing.T) {
-	g := nonce.NewGuard(nonce.Options{Window: 10 * time.Second})
+	const w = 10 * time.Second
+	g := nonce.NewGuard(nonce.Options{Window: w})
+	var tss []int64
 	for i := range 100 {
 		ts := t0 + int64(i)*sec/10 // 0 to 9.9 s
 		if err := g.Remember(bob, mk(ts, "s"), ts, t0); err != nil {
 			t.Fatalf("Remember #%d: %v", i, err)
 		}
+		tss = append(tss, ts)
 	}
-	// Entries expire at t0+10 s+i/10 s; at t0+15 s the first 50 (i < 50) are past.
-	if got := g.Sweep(t0 + 15*sec); got != 50 {
-		t.Errorf("Sweep forgot %d, want 50", got)
+	now := t0 + 15*sec
+	forgot := g.Sweep(now)
+	mustKeep, mayForget := 0, 0
+	for _, ts := range tss {
+		switch {
+		case ts+int64(w) >= now:
+			mustKeep++
+			if err := g.Remember(bob, mk(ts, "s"), ts, now); err != nonce.ErrReplayed {
+				t.Errorf("replay of a nonce %v in the window after a sweep = %v, want ErrReplayed", time.Duration(ts+int64(w)-now), err)
+			}
+		case ts+int64(w)+nonce.BucketSpan >= now:
+			mayForget++
+		}
 	}
-	if got := g.Len(); got != 50 {
-		t.Errorf("Len() = %d, want 50", got)
+	mustForget := len(tss) - mustKeep - mayForget
+	if forgot < mustForget || forgot > mustForget+mayForget {
+		t.Errorf("Sweep forgot %d, want %d to %d", forgot, mustForget, mustForget+mayForget)
 	}
-	if err := g.Remember(bob, mk(t0+9*sec, "s"), t0+9*sec, t0+15*sec); err != nonce.ErrReplayed {
-		t.Errorf("replay of a surviving entry = %v, want ErrReplayed", err)
+	if got := g.Len(); got != len(tss)-forgot {
+		t.Errorf("Len() = %d, want %d", got, len(tss)-forgot)
 	}
 }
 
@@ -327,24 +360,17 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRememberDoesNotAllocate: once a guard has held the tables a steady
+// rate needs, it takes every later table from those its expired buckets
+// gave back, so recording and refusing nonces allocates nothing.
 func TestRememberDoesNotAllocate(t *testing.T) {
-	g := nonce.NewGuard(nonce.Options{Shards: 1, Window: 10 * time.Second})
-	// Grow the map once, then empty it (below the size at which Sweep
-	// rebuilds), so new entries fit without growth.
+	const w = 2 * time.Second
+	g := nonce.NewGuard(nonce.Options{Shards: 1, Window: w})
 	buf := make([]byte, 0, nonce.MaxLen)
-	for i := range 600 {
-		buf = append(strconv.AppendInt(buf[:0], t0, 10), '_')
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		if err := g.Remember(alice, buf, t0, t0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got := g.Sweep(t0 + 11*sec); got != 600 {
-		t.Fatalf("Sweep forgot %d, want 600", got)
-	}
-	now := t0 + 11*sec
 	i := 0
-	allocs := testing.AllocsPerRun(500, func() {
+	now := t0
+	step := func() {
+		now += sec / 1000 // 1,000 nonces a second
 		buf = append(strconv.AppendInt(buf[:0], now, 10), '_')
 		buf = strconv.AppendInt(buf, int64(i), 10)
 		i++
@@ -354,9 +380,12 @@ func TestRememberDoesNotAllocate(t *testing.T) {
 		if err := g.Remember(alice, buf, now, now); err != nonce.ErrReplayed {
 			t.Fatalf("replay = %v, want ErrReplayed", err)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("Remember allocated %.1f times per run, want 0", allocs)
+	}
+	for range 3 * 2 * 1000 { // three windows
+		step()
+	}
+	if allocs := testing.AllocsPerRun(4000, step); allocs != 0 {
+		t.Errorf("Remember allocated %.3f times per run, want 0", allocs)
 	}
 }
 
@@ -374,18 +403,162 @@ func TestKindString(t *testing.T) {
 
 func TestRememberPair(t *testing.T) {
 	g := nonce.NewGuard(nonce.Options{})
-	now := time.Now().UnixNano()
-	h := nonce.Record{Scope: nonce.Scope{Who: [32]byte{1}, Kind: nonce.KindHeader}, Nonce: []byte(strconv.FormatInt(now, 10) + "_h"), TS: now}
-	b := nonce.Record{Scope: nonce.Scope{Who: [32]byte{1}, Kind: nonce.KindBody}, Nonce: []byte(strconv.FormatInt(now, 10) + "_b"), TS: now}
+	now := t0
+	rec := func(kind nonce.Kind, suffix string, ts int64) nonce.Record {
+		return nonce.Record{Scope: nonce.Scope{Who: [32]byte{1}, Kind: kind}, Nonce: mk(ts, suffix), TS: ts}
+	}
+	h, b := rec(nonce.KindHeader, "h", now), rec(nonce.KindBody, "b", now)
 	if i, err := g.RememberPair(h, b, now); err != nil {
 		t.Fatalf("fresh pair: got %d, %v", i, err)
 	}
-	h2 := h
-	h2.Nonce = []byte(strconv.FormatInt(now, 10) + "_h2")
+	// All or nothing: a refused pair records neither nonce.
+	h2 := rec(nonce.KindHeader, "h2", now)
 	if i, err := g.RememberPair(h2, b, now); i != 1 || !errors.Is(err, nonce.ErrReplayed) {
 		t.Errorf("used body nonce: got %d, %v; want 1, ErrReplayed", i, err)
 	}
-	if i, err := g.RememberPair(h, b, now); i != 0 || !errors.Is(err, nonce.ErrReplayed) {
+	b2 := rec(nonce.KindBody, "b2", now+5*sec) // another bucket
+	if i, err := g.RememberPair(h, b2, now); i != 0 || !errors.Is(err, nonce.ErrReplayed) {
 		t.Errorf("used header nonce: got %d, %v; want 0, ErrReplayed", i, err)
+	}
+	if i, err := g.RememberPair(h2, b2, now); err != nil {
+		t.Errorf("the fresh halves of two refused pairs: got %d, %v; want both recorded", i, err)
+	}
+	if got := g.Len(); got != 4 {
+		t.Errorf("Len() = %d, want 4", got)
+	}
+	// Refusals before the guard is asked, each naming its nonce.
+	for _, tc := range []struct {
+		name string
+		a, b nonce.Record
+		i    int
+		want error
+	}{
+		{"a too old", rec(nonce.KindHeader, "o", now-121*sec), rec(nonce.KindBody, "o", now), 0, nonce.ErrTooOld},
+		{"b too new", rec(nonce.KindHeader, "n", now), rec(nonce.KindBody, "n", now+121*sec), 1, nonce.ErrTooNew},
+		{"b empty", rec(nonce.KindHeader, "e", now), nonce.Record{TS: now}, 1, nonce.ErrMalformed},
+		{"the same nonce twice", rec(nonce.KindHeader, "same", now), rec(nonce.KindHeader, "same", now), 1, nonce.ErrReplayed},
+	} {
+		if i, err := g.RememberPair(tc.a, tc.b, now); i != tc.i || !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %d, %v; want %d, %v", tc.name, i, err, tc.i, tc.want)
+		}
+	}
+}
+
+// TestRememberPairFull: when the budget holds one more nonce but not two,
+// the pair is refused as ErrFull and neither is recorded.
+func TestRememberPairFull(t *testing.T) {
+	const w = 10 * time.Second
+	slots := nonce.SlotsOfClass(0)
+	g := nonce.NewGuard(nonce.Options{Window: w, MaxMemory: budgetFor(1, w, slots), Shards: 1})
+	for i := range slots*7/8 - 1 {
+		if err := g.Remember(alice, mk(t0, strconv.Itoa(i)), t0, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := g.Len()
+	h := nonce.Record{Scope: alice, Nonce: mk(t0, "h"), TS: t0}
+	b := nonce.Record{Scope: bob, Nonce: mk(t0, "b"), TS: t0}
+	if i, err := g.RememberPair(h, b, t0); err != nonce.ErrFull || i != 0 {
+		t.Fatalf("pair with room for one: got %d, %v; want 0, ErrFull", i, err)
+	}
+	if g.Len() != before {
+		t.Fatalf("a refused pair changed Len from %d to %d", before, g.Len())
+	}
+	if err := g.Remember(h.Scope, h.Nonce, h.TS, t0); err != nil {
+		t.Errorf("the header nonce of the refused pair = %v, want it fresh", err)
+	}
+}
+
+// TestRememberPairConcurrent records pairs from many goroutines whose two
+// nonces fall in shards in both orders, with a sweeper running: it must
+// neither deadlock nor lose or double a nonce.
+func TestRememberPairConcurrent(t *testing.T) {
+	g := nonce.NewGuard(nonce.Options{Shards: 4})
+	const workers, each = 8, 400
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var sweeps sync.WaitGroup
+	sweeps.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				g.Sweep(t0)
+			}
+		}
+	})
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				s := strconv.Itoa(w) + "x" + strconv.Itoa(i)
+				a := nonce.Record{Scope: alice, Nonce: mk(t0, s), TS: t0}
+				b := nonce.Record{Scope: bob, Nonce: mk(t0+sec, s), TS: t0 + sec}
+				if i%2 == 1 {
+					a, b = b, a
+				}
+				if i, err := g.RememberPair(a, b, t0); err != nil {
+					t.Errorf("pair %s: %d, %v", s, i, err)
+				}
+				if _, err := g.RememberPair(a, b, t0); err != nonce.ErrReplayed {
+					t.Errorf("pair %s again: %v, want ErrReplayed", s, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	sweeps.Wait()
+	if got := g.Len(); got != 2*workers*each {
+		t.Errorf("Len() = %d, want %d", got, 2*workers*each)
+	}
+}
+
+// TestGuardAgainstModel runs a long random sequence of nonces, fresh and
+// replayed, stamped anywhere in and around the window, on a clock moving
+// forward, and compares every answer with a model that remembers each
+// nonce exactly until its timestamp leaves the window. The guard must
+// agree on every answer (a hash collision would show as a disagreement,
+// with probability about 2^-40 here) and never hold more than its budget.
+func TestGuardAgainstModel(t *testing.T) {
+	const w = 5 * time.Second
+	r := rand.New(rand.NewPCG(1, 2))
+	g := nonce.NewGuard(nonce.Options{Window: w, Shards: 4, MaxMemory: 8 << 20})
+	type key struct {
+		who  byte
+		text string
+	}
+	seen := map[key]int64{}
+	var used []key
+	now := t0
+	for i := range 200_000 {
+		now += int64(r.IntN(200)) * int64(time.Microsecond) // ~10,000 nonces a second
+		var k key
+		var ts int64
+		if len(used) > 0 && r.IntN(4) == 0 {
+			k = used[r.IntN(len(used))]
+			ts = seen[k]
+		} else {
+			ts = now + int64(r.IntN(int(2*w+2*time.Second))) - int64(w) - int64(time.Second)
+			k = key{byte(r.IntN(3)), string(mk(ts, strconv.Itoa(i)))}
+		}
+		want := nonce.CheckWindow(ts, now, w)
+		if old, ok := seen[k]; ok && want == nil && old+int64(w) >= now {
+			want = nonce.ErrReplayed
+		}
+		got := g.Remember(nonce.Scope{Who: [32]byte{k.who}}, []byte(k.text), ts, now)
+		if got != want {
+			t.Fatalf("step %d: Remember(ts %v from now) = %v, want %v", i, time.Duration(ts-now), got, want)
+		}
+		if got == nil {
+			seen[k] = ts
+			used = append(used, k)
+		}
+		if i%10_000 == 0 {
+			g.Sweep(now)
+			if m := g.MemoryBytes(); m > g.MaxMemory() {
+				t.Fatalf("step %d: holds %d bytes, over its budget %d", i, m, g.MaxMemory())
+			}
+		}
 	}
 }
