@@ -270,3 +270,21 @@ func TestAppClosesIdleConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamConnectionsReused: answers read to their end leave their
+// connection in the pool, so a run of requests uses one connection.
+func TestUpstreamConnectionsReused(t *testing.T) {
+	app := startScriptedApp(t, func(w *bufio.Writer, c net.Conn, r *scriptedRequest) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	g := startGate(t, gateOptions{upstream: app.URL, routes: []proxy.Route{{Path: "/v1/*", Mode: proxy.ModePublic}}})
+	for i := range 20 {
+		if st, _, body := rawRequest(t, http.MethodGet, g.URL+"/v1/x", nil, nil); st != 200 || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q", i, st, body)
+		}
+	}
+	if n := app.connections(); n != 1 {
+		t.Errorf("20 sequential requests used %d upstream connections, want 1", n)
+	}
+}

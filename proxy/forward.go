@@ -135,7 +135,9 @@ func methodHasBody(m []byte) bool {
 }
 
 // readBody appends exactly n bytes of a fixed-length upstream body to dst.
-// n is at most the configured answer limit, checked by the caller.
+// n is at most the configured answer limit, checked by the caller. It reads
+// on to the stream's end: only a body read to its end lets fasthttp put the
+// connection back in the pool.
 func readBody(st io.Reader, n int, dst []byte) ([]byte, error) {
 	if cap(dst) < n {
 		dst = make([]byte, 0, n)
@@ -143,6 +145,10 @@ func readBody(st io.Reader, n int, dst []byte) ([]byte, error) {
 	dst = dst[:n]
 	if _, err := io.ReadFull(st, dst); err != nil {
 		return dst[:0], err
+	}
+	var end [1]byte
+	if m, err := st.Read(end[:]); m != 0 || err != io.EOF {
+		return dst[:0], io.ErrUnexpectedEOF
 	}
 	return dst, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,7 +31,11 @@ type scriptedApp struct {
 	got    []scriptedRequest
 	answer func(w *bufio.Writer, c net.Conn, r *scriptedRequest) (keepOpen bool)
 	wg     sync.WaitGroup
+	conns  atomic.Int64 // connections accepted
 }
+
+// connections returns how many connections the app has accepted.
+func (a *scriptedApp) connections() int64 { return a.conns.Load() }
 
 func startScriptedApp(t testing.TB, answer func(w *bufio.Writer, c net.Conn, r *scriptedRequest) bool) *scriptedApp {
 	t.Helper()
@@ -64,6 +69,7 @@ func (a *scriptedApp) accept() {
 			conns.Wait()
 			return
 		}
+		a.conns.Add(1)
 		mu.Lock()
 		open[c] = true
 		mu.Unlock()
