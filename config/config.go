@@ -15,6 +15,7 @@ const (
 	DefaultKeyTTL                   = 5 * time.Hour
 	DefaultMaxKeysPerValidator      = 64
 	DefaultNonceWindow              = 120 * time.Second
+	DefaultReplayMaxMemory     Size = 64 << 20
 	DefaultMinStake                 = 1000.0
 	DefaultNodesFilePoll            = 5 * time.Second
 	DefaultChainRefresh             = 5 * time.Minute
@@ -68,6 +69,9 @@ type Config struct {
 	// NonceWindow is how far a nonce's timestamp may be from the server's
 	// clock, in either direction. Default 120s, as in Fiber.
 	NonceWindow time.Duration `yaml:"nonce_window"`
+	// Replay configures the in-memory replay guard, which remembers used
+	// nonces (keystore.backend memory; with redis, Redis holds them).
+	Replay Replay `yaml:"replay"`
 	// Validators says who may talk to the miner and with what stake.
 	Validators Validators `yaml:"validators"`
 	// Keystore configures where symmetric keys and used nonces are kept:
@@ -141,6 +145,19 @@ type Handshake struct {
 	// MaxKeysPerValidator caps the symmetric keys one validator may hold at
 	// once; the oldest is dropped beyond it. Default 64.
 	MaxKeysPerValidator int `yaml:"max_keys_per_validator"`
+}
+
+// Replay configures the in-memory replay guard.
+type Replay struct {
+	// MaxMemory is the most memory the guard may hold. Every encrypted
+	// request records two nonces (header and body), each for about
+	// nonce_window; a request the guard has no room for is refused with
+	// 429 nonce_capacity, never let through. The default covers about
+	// 19,500 requests a second with the default 120 s window, and the rate
+	// scales with the budget and inversely with the window; `fibergate
+	// check-config` prints the rate a config covers. At least 1MiB (more
+	// for windows over about 10 minutes). Default 64MiB.
+	MaxMemory Size `yaml:"max_memory"`
 }
 
 // Validators configures the validator sources and the stake floor.
@@ -386,6 +403,7 @@ func defaults() Config {
 			MaxKeysPerValidator: DefaultMaxKeysPerValidator,
 		},
 		NonceWindow: DefaultNonceWindow,
+		Replay:      Replay{MaxMemory: DefaultReplayMaxMemory},
 		Validators: Validators{
 			MinStake:      DefaultMinStake,
 			NodesFilePoll: DefaultNodesFilePoll,

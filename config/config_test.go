@@ -89,6 +89,7 @@ func TestDefaults(t *testing.T) {
 		Miner:       Miner{Hotkey: bob},
 		Handshake:   Handshake{RSABits: 2048, KeyTTL: 5 * time.Hour, MaxKeysPerValidator: 64},
 		NonceWindow: 120 * time.Second,
+		Replay:      Replay{MaxMemory: 64 << 20},
 		Validators: Validators{
 			MinStake:      1000,
 			Static:        []StaticValidator{{Hotkey: alice, Stake: 5000}},
@@ -193,6 +194,12 @@ func TestBadValues(t *testing.T) {
 			nil, []wantProblem{{"limits.max_response", 3, "", "0", "more than 0"}}},
 		{"stream line limit zero", withBase("limits: {max_stream_line: 0}"),
 			nil, []wantProblem{{"limits.max_stream_line", 3, "", "0", "more than 0"}}},
+		{"replay memory too small", withBase("replay: {max_memory: 512KiB}"),
+			nil, []wantProblem{{"replay.max_memory", 3, "", "512KiB", "must be at least 1MiB with nonce_window 2m (the replay guard's fixed part and one small table a second); the default is 64MiB"}}},
+		{"replay memory too small for a long window", withBase("nonce_window: 1h", "replay: {max_memory: 16MiB}"),
+			nil, []wantProblem{{"replay.max_memory", 4, "", "16MiB", "must be at least 18MiB with nonce_window 1h"}}},
+		{"replay memory zero", withBase("replay: {max_memory: 0}"),
+			nil, []wantProblem{{"replay.max_memory", 3, "", "0", "must be at least 1MiB"}}},
 		{"trusted proxy not an address", withBase("trusted_proxies: [10.0.0.0/8, \"proxy.local\", 10.0.0.0/33]"),
 			nil, []wantProblem{
 				{"trusted_proxies[1]", 3, "", "proxy.local", "CIDR"},
@@ -781,7 +788,7 @@ func TestEnvNames(t *testing.T) {
 			continue
 		}
 		switch p {
-		case "upstream", "miner", "handshake", "validators", "keystore", "keystore.redis", "routes", "default", "limits", "log", "validators.static", "validators.chain",
+		case "upstream", "miner", "handshake", "replay", "validators", "keystore", "keystore.redis", "routes", "default", "limits", "log", "validators.static", "validators.chain",
 			"rate_limits", "rate_limits.global", "rate_limits.per_ip", "rate_limits.per_validator", "rate_limits.handshakes_per_validator", "trusted_proxies":
 			continue
 		}
@@ -962,6 +969,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 		"miner: {wallet_hotkey_file: \"/w/hot key\"}",
 		"handshake: {rsa_key_file: /k.pem, rsa_bits: 3072, key_ttl: 90m, max_keys_per_validator: 2}",
 		"nonce_window: 30s",
+		"replay: {max_memory: 3MiB}",
 		"validators:",
 		"  min_stake: 0.125",
 		"  allow_ed25519: true",

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/ss58"
 )
 
@@ -141,6 +142,13 @@ func (k *checker) validate() {
 	k.positiveDuration("handshake.key_ttl", h.KeyTTL)
 	k.atLeastOne("handshake.max_keys_per_validator", h.MaxKeysPerValidator)
 	k.positiveDuration("nonce_window", c.NonceWindow)
+	if c.NonceWindow > 0 {
+		if least := Size(nonce.MinMemory(c.NonceWindow)); c.Replay.MaxMemory < least {
+			k.add("replay.max_memory", c.Replay.MaxMemory.String(),
+				"must be at least "+least.String()+" with nonce_window "+formatDuration(c.NonceWindow)+
+					" (the replay guard's fixed part and one small table a second); the default is "+DefaultReplayMaxMemory.String())
+		}
+	}
 
 	k.validators()
 	k.keystore()

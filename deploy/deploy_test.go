@@ -30,8 +30,10 @@ func exposed(t *testing.T) map[string]dto.MetricType {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg, metrics.Build{Version: "v", Revision: "r", GoVersion: "go"}, metrics.Gauges{
-		SymmetricKeys: func() int { return 1 },
-		NonceEntries:  func() int { return 1 },
+		SymmetricKeys:    func() int { return 1 },
+		NonceEntries:     func() int { return 1 },
+		NonceBytes:       func() int64 { return 1 },
+		NonceBudgetBytes: 2,
 	})
 	m.InitResults([]string{"unknown_validator"}, []string{"upstream_timeout"}, []string{"default"})
 	m.Handshake(metrics.ResultOK, time.Millisecond)
@@ -220,6 +222,7 @@ func TestAlertRules(t *testing.T) {
 	for _, want := range []string{
 		"FibergateHandshakeRefusalsRising", "FibergateUpstreamErrors", "FibergateNoValidators",
 		"FibergateSnapshotSavesFailing", "FibergateSnapshotTooOld", "FibergateHandlerPanics",
+		"FibergateReplayGuardFilling", "FibergateReplayGuardFull",
 	} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alerts.yml has no %s", want)

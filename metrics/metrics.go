@@ -35,6 +35,11 @@ type Gauges struct {
 	SymmetricKeys func() int
 	// NonceEntries returns the number of remembered nonces.
 	NonceEntries func() int
+	// NonceBytes returns the memory the in-memory replay guard holds, and
+	// NonceBudgetBytes is its budget. Both are left out when NonceBytes is
+	// nil (the Redis guard has no budget of its own).
+	NonceBytes       func() int64
+	NonceBudgetBytes int64
 }
 
 // Build describes the running binary for fibergate_build_info.
@@ -169,6 +174,19 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Namespace: Namespace, Subsystem: "nonce", Name: "cache_entries",
 			Help: "Nonces remembered by the replay guard.",
 		}, func() float64 { return float64(f()) }))
+	}
+	if g.NonceBytes != nil {
+		f := g.NonceBytes
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "nonce", Name: "cache_bytes",
+			Help: "Memory the in-memory replay guard holds: its tables of nonces, in use or kept for reuse, and its fixed part. At fibergate_nonce_cache_budget_bytes new nonces are refused (429 nonce_capacity).",
+		}, func() float64 { return float64(f()) }))
+		budget := prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "nonce", Name: "cache_budget_bytes",
+			Help: "The in-memory replay guard's memory budget (replay.max_memory).",
+		})
+		budget.Set(float64(g.NonceBudgetBytes))
+		cs = append(cs, budget)
 	}
 	reg.MustRegister(cs...)
 	return m

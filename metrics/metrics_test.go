@@ -25,8 +25,10 @@ func record(t *testing.T) *prometheus.Registry {
 	reg := prometheus.NewPedanticRegistry()
 	keys, nonces := 7, 42
 	m := New(reg, Build{Version: "v1.2.3", Revision: "abc123", GoVersion: "go1.26.8"}, Gauges{
-		SymmetricKeys: func() int { return keys },
-		NonceEntries:  func() int { return nonces },
+		SymmetricKeys:    func() int { return keys },
+		NonceEntries:     func() int { return nonces },
+		NonceBytes:       func() int64 { return 48 << 20 },
+		NonceBudgetBytes: 64 << 20,
 	})
 	m.InitResults([]string{"unknown_validator", "signature_invalid"}, []string{"upstream_timeout"}, []string{"/stream/*", "default"})
 

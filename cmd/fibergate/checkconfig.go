@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/fibergate/fibergate/config"
+	"github.com/fibergate/fibergate/crypto/nonce"
 )
 
 func runCheckConfig(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check-config", "Load and validate a config; print the effective config (defaults and FIBERGATE_* overrides applied) or every problem found.", stderr)
+	fs := newFlags("check-config", "Load and validate a config; print the effective config (defaults and FIBERGATE_* overrides applied) and the request rate its replay guard covers, or every problem found.", stderr)
 	path := fs.String("config", "config.yaml", "the config file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -23,6 +25,33 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "# %s is valid; effective config:\n", *path)
+	fmt.Fprintf(stdout, "# %s\n", replayCoverage(cfg))
 	_, err = stdout.Write(out)
 	return err
+}
+
+// replayCoverage says what request rate the config's replay guard serves:
+// the memory guard's budget, or with Redis, what Redis must hold.
+func replayCoverage(cfg *config.Config) string {
+	window := cfg.NonceWindow
+	if cfg.Keystore.Backend == config.BackendRedis {
+		return "keystore.backend redis: the nonces are kept in Redis (replay.max_memory is not used); " +
+			"see README's \"What is in Redis\" for the memory a rate needs"
+	}
+	rate := nonce.RateCovered(int64(cfg.Replay.MaxMemory), window) / 2
+	return fmt.Sprintf("replay.max_memory %s covers about %s requests a second (two nonces each, kept for nonce_window %gs); more are refused with 429 nonce_capacity",
+		cfg.Replay.MaxMemory, thousands(int64(rate)), window.Seconds())
+}
+
+// thousands writes n with thousands separators.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	out := make([]byte, 0, len(s)+len(s)/3)
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
 }

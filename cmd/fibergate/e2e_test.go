@@ -228,6 +228,27 @@ func TestCheckConfig(t *testing.T) {
 		}
 	})
 
+	// The rate the replay guard's budget covers, as nonce.RateCovered
+	// computes it: twice the budget, twice the rate.
+	t.Run("replay coverage", func(t *testing.T) {
+		t.Parallel()
+		for env, want := range map[string]string{
+			"":                                   "# replay.max_memory 64MiB covers about 19,579 requests a second (two nonces each, kept for nonce_window 120s)",
+			"FIBERGATE_REPLAY_MAX_MEMORY=128MiB": "# replay.max_memory 128MiB covers about 39,200 requests a second",
+			"FIBERGATE_NONCE_WINDOW=60s":         "# replay.max_memory 64MiB covers about 38,522 requests a second (two nonces each, kept for nonce_window 60s)",
+		} {
+			var extra []string
+			if env != "" {
+				extra = append(extra, env)
+			}
+			r := runFibergate(t, root, testEnv(extra...), "check-config", "--config", bundled)
+			parse(t, r)
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s: stdout does not say %q:\n%s", env, want, r.stdout)
+			}
+		}
+	})
+
 	t.Run("bad env value", func(t *testing.T) {
 		t.Parallel()
 		r := runFibergate(t, root, testEnv("FIBERGATE_NONCE_WINDOW=soon"), "check-config", "--config", bundled)

@@ -87,14 +87,21 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ver, rev, gov := buildInfo()
-	m := metrics.New(reg, metrics.Build{Version: ver, Revision: rev, GoVersion: gov}, metrics.Gauges{
+	gauges := metrics.Gauges{
 		SymmetricKeys: func() int { return keys.Len() },
 		NonceEntries:  func() int { return nonces.Len() },
-	})
+	}
+	var guard *nonce.Guard // keystore.backend memory
+	if cfg.Keystore.Backend != config.BackendRedis {
+		guard = nonce.NewGuard(nonce.Options{Window: cfg.NonceWindow, MaxMemory: int64(cfg.Replay.MaxMemory)})
+		gauges.NonceBytes, gauges.NonceBudgetBytes = guard.MemoryBytes, guard.MaxMemory()
+		log.Info("replay guard", "max_memory", cfg.Replay.MaxMemory.String(),
+			"covers_requests_per_second", int(nonce.RateCovered(guard.MaxMemory(), cfg.NonceWindow)/2))
+	}
+	m := metrics.New(reg, metrics.Build{Version: ver, Revision: rev, GoVersion: gov}, gauges)
 
 	var store *keystore.Memory // keystore.backend memory
-	var guard *nonce.Guard
-	var shared *redisBackend // keystore.backend redis
+	var shared *redisBackend   // keystore.backend redis
 	var persister *keystore.Persister
 	if cfg.Keystore.Backend == config.BackendRedis {
 		if shared, err = newRedisBackend(cfg, m, log); err != nil {
@@ -104,7 +111,6 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		keys, nonces = shared.store, shared.guard
 	} else {
 		store = keystore.NewMemory(keystore.Options{TTL: cfg.Handshake.KeyTTL, MaxPerValidator: cfg.Handshake.MaxKeysPerValidator})
-		guard = nonce.NewGuard(nonce.Options{Window: cfg.NonceWindow})
 		keys, nonces = store, guard
 		if cfg.Keystore.PersistFile != "" {
 			if persister, err = restoreKeys(cfg.Keystore, store, m, log); err != nil {
