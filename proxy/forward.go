@@ -16,6 +16,7 @@ type upstreamCall struct {
 	caller   caller      // zero for public routes
 	uuid     []byte      // the key uuid, for X-Fiber-Symmetric-Key-Uuid
 	body     []byte      // what the app receives
+	newBody  bool        // body replaces the request's (a decrypted body)
 	keepType bool        // keep the request's Content-Type (not a decrypted body)
 	encrypt  bool        // encrypt the response under key
 	key      *fernet.Key // the request's key, when encrypt is set
@@ -32,15 +33,20 @@ const (
 // forward sends the request to the app and relays its answer. target is
 // the canonical request target (escaped path and query). It returns a Code
 // only when nothing was written to the validator yet.
+//
+// The validator's request object itself goes to the app, edited in place
+// (headers that must not pass removed, fibergate's added, the decrypted
+// body set), rather than copied header by header into a new one.
 func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, call upstreamCall) Code {
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-
-	req.Header.SetMethodBytes(ctx.Method())
+	req := &ctx.Request
+	client := h.clientAddr(ctx) // before the forwarding headers go
+	stripRequestHeaders(req, &call)
 	req.SetRequestURIBytes(target)
-	req.URI().SetHost(h.upHost) // fasthttp writes the Host header from the URI
-	copyRequestHeaders(req, &ctx.Request, &call)
+	req.Header.SetHost(h.upHost)
+	req.Header.SetProtocol("HTTP/1.1")
+	// The validator's Connection: close was noted by the server already;
+	// it is no business of the upstream connection.
+	req.Header.ResetConnectionClose()
 	if !call.keepType {
 		req.Header.SetContentType("application/json")
 	}
@@ -52,18 +58,21 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, cal
 			req.Header.SetBytesV(headerKeyUUID, call.uuid)
 		}
 	}
-	if ip := h.clientAddr(ctx); ip.IsValid() {
+	if client.IsValid() {
 		var buf [64]byte
-		req.Header.SetBytesV("X-Forwarded-For", ip.AppendTo(buf[:0]))
-		req.Header.SetBytesV("X-Real-Ip", ip.AppendTo(buf[:0]))
-		req.Header.SetBytesV("Forwarded", appendForwarded(buf[:0], ip))
+		req.Header.SetBytesV("X-Forwarded-For", client.AppendTo(buf[:0]))
+		req.Header.SetBytesV("X-Real-Ip", client.AppendTo(buf[:0]))
+		req.Header.SetBytesV("Forwarded", appendForwarded(buf[:0], client))
 	}
-	req.SetBodyRaw(call.body)
-	if len(call.body) > 0 && !methodHasBody(ctx.Method()) {
+	if call.newBody {
+		req.SetBodyRaw(call.body)
+	}
+	if len(req.Body()) > 0 && !methodHasBody(ctx.Method()) {
 		// An app may ignore a GET's body and read it as the next request:
 		// this connection must not carry another one.
 		req.SetConnectionClose()
 	}
+	resp := fasthttp.AcquireResponse()
 
 	start := time.Now() // real time: Options.Now is the protocol clock
 	err := h.upstream.DoDeadline(req, resp, start.Add(h.opts.UpstreamTimeout))
@@ -109,18 +118,19 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, cal
 		return CodeUpstreamDown
 	}
 	copyResponseHeaders(&ctx.Response, resp, call.encrypt)
-	if !call.encrypt {
-		ctx.Response.SetBody(body)
-		return ""
+	if call.encrypt {
+		out := getBuf()
+		defer putBuf(out)
+		sealed, err := call.key.Seal((*out)[:0], body)
+		*out = sealed
+		if err != nil {
+			return CodeInternal
+		}
+		buf, out = out, buf // the sealed body is the one handed over
 	}
-	out := getBuf()
-	defer putBuf(out)
-	sealed, err := call.key.Seal((*out)[:0], body)
-	*out = sealed
-	if err != nil {
-		return CodeInternal
-	}
-	ctx.Response.SetBody(sealed)
+	// The buffer becomes the answer's body, and the answer's previous
+	// buffer comes back to the pool: no copy.
+	*buf = ctx.Response.SwapBody(*buf)[:0]
 	return ""
 }
 

@@ -144,14 +144,61 @@ func dropRequestHeader(k []byte, call *upstreamCall, conn *connTokens) bool {
 	return false
 }
 
-// copyRequestHeaders copies the validator's headers that may reach the app.
-func copyRequestHeaders(dst, src *fasthttp.Request, call *upstreamCall) {
+// maxStripped bounds the headers one request can have removed in place;
+// past it the rest are removed in another pass.
+const maxStripped = 32
+
+// stripRequestHeaders removes from the validator's request, in place, every
+// header that must not reach the app.
+func stripRequestHeaders(req *fasthttp.Request, call *upstreamCall) {
 	var conn connTokens
-	conn.read(src.Header.All())
-	for k, v := range src.Header.All() {
-		if !dropRequestHeader(k, call, &conn) {
-			dst.Header.AddBytesKV(k, v)
+	conn.read(req.Header.All())
+	for {
+		// Names are gathered first: deleting while iterating would skip
+		// some. They are copied, since deleting moves header storage.
+		var names [maxStripped][]byte
+		var scratch [1024]byte
+		n, used, more := 0, 0, false
+		for k := range req.Header.All() {
+			if !dropRequestHeader(k, call, &conn) {
+				continue
+			}
+			if n == maxStripped || used+len(k) > len(scratch) {
+				more = true
+				break
+			}
+			names[n] = append(scratch[used:used], k...)
+			used += len(k)
+			n++
 		}
+		for _, k := range names[:n] {
+			req.Header.DelBytes(k)
+		}
+		if !more || n == 0 {
+			if more {
+				// A single name longer than the scratch space.
+				stripLong(req, call, &conn)
+			}
+			return
+		}
+	}
+}
+
+// stripLong removes headers whose names are too long to gather on the
+// stack, one at a time.
+func stripLong(req *fasthttp.Request, call *upstreamCall, conn *connTokens) {
+	for {
+		var name []byte
+		for k := range req.Header.All() {
+			if dropRequestHeader(k, call, conn) {
+				name = append([]byte(nil), k...)
+				break
+			}
+		}
+		if name == nil {
+			return
+		}
+		req.Header.DelBytes(name)
 	}
 }
 

@@ -123,7 +123,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	if encrypt {
 		call.key = entry.Key
 	}
-	call.body = plain
+	call.body, call.newBody = plain, true
 	call.keepType = false
 	return h.forward(ctx, r, target, call)
 }

@@ -25,6 +25,7 @@ type checkedConn struct {
 	net.Conn
 	raw  syscall.RawConn
 	used atomic.Bool // an answer was read since the last request was written
+	peek peeker      // made once, so a check allocates nothing
 }
 
 func newCheckedConn(c net.Conn) net.Conn {
@@ -36,7 +37,9 @@ func newCheckedConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &checkedConn{Conn: c, raw: raw}
+	cc := &checkedConn{Conn: c, raw: raw}
+	cc.peek.fn = cc.peek.recv
+	return cc
 }
 
 func (c *checkedConn) Read(p []byte) (int, error) {
@@ -45,7 +48,7 @@ func (c *checkedConn) Read(p []byte) (int, error) {
 }
 
 func (c *checkedConn) Write(p []byte) (int, error) {
-	if c.used.Swap(false) && pending(c.raw) {
+	if c.used.Swap(false) && c.peek.pending(c.raw) {
 		c.Conn.Close()
 		return 0, errStaleConn
 	}

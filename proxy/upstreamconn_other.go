@@ -4,5 +4,9 @@ package proxy
 
 import "syscall"
 
-// pending cannot peek on this platform; pooled connections are trusted.
-func pending(syscall.RawConn) bool { return false }
+// peeker cannot peek on this platform; pooled connections are trusted.
+type peeker struct{ fn func(fd uintptr) bool }
+
+func (p *peeker) recv(uintptr) bool { return true }
+
+func (p *peeker) pending(syscall.RawConn) bool { return false }
