@@ -93,7 +93,8 @@ func TestRemember(t *testing.T) {
 }
 
 // A nonce lives in Redis until its own window ends, plus the clock skew
-// allowance, not a fixed time from first sight.
+// allowance, not a fixed time from first sight: the set of its second
+// expires when the last nanosecond of that second leaves the window.
 func TestExpiryAtWindowEnd(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	g := newGuard(t, newClient(t, srv), Options{Window: 120 * time.Second, ClockSkew: 3 * time.Second})
@@ -101,11 +102,12 @@ func TestExpiryAtWindowEnd(t *testing.T) {
 	cases := []struct {
 		name string
 		ts   int64
-		want time.Duration // ts + window + skew - now
+		want time.Duration // the end of ts's second + window + skew - now
 	}{
-		{"stamped now", t0, 123 * time.Second},
-		{"stamped 119 s ahead", t0 + int64(119*time.Second), 242 * time.Second},
-		{"stamped 100 s ago", t0 - int64(100*time.Second), 23 * time.Second},
+		{"stamped now", t0, 124 * time.Second},
+		{"stamped 119 s ahead", t0 + int64(119*time.Second), 243 * time.Second},
+		{"stamped 100 s ago", t0 - int64(100*time.Second), 24 * time.Second},
+		{"stamped 99.5 s ago", t0 - int64(99500*time.Millisecond), 24 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,7 +115,8 @@ func TestExpiryAtWindowEnd(t *testing.T) {
 			if err := g.Remember(alice, n, tc.ts, t0); err != nil {
 				t.Fatal(err)
 			}
-			got, err := srv.Do(ctx, "PTTL", g.Key(alice, n))
+			key, member := g.Slot(alice, n, tc.ts)
+			got, err := srv.Do(ctx, "PTTL", key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,13 +124,62 @@ func TestExpiryAtWindowEnd(t *testing.T) {
 			if want := tc.want.Milliseconds(); ms > want || ms < want-1000 {
 				t.Errorf("PTTL: got %d ms, want about %d ms", ms, want)
 			}
-			if v, _ := srv.Do(ctx, "GET", g.Key(alice, n)); v != "1" {
-				t.Errorf("value: got %q, want %q", v, "1")
+			if v, _ := srv.Do(ctx, "SISMEMBER", key, member); v != "1" {
+				t.Errorf("SISMEMBER: got %q, want 1", v)
+			}
+			if v, _ := srv.Do(ctx, "OBJECT", "ENCODING", key); v != "intset" {
+				t.Errorf("the set's encoding: got %q, want intset (8 bytes a member)", v)
 			}
 		})
 	}
-	if k := g.Key(alice, fiberNonce(t0, "e")); !strings.HasPrefix(k, "fibergate:nonce:") || len(k) != len("fibergate:nonce:")+32 || strings.Contains(k, strconv.FormatInt(t0, 10)) {
-		t.Errorf("key %q: want fibergate:nonce: and 32 hex digits of a hash", k)
+	// A later nonce of an existing set never shortens the set's life.
+	var later []byte
+	key, _ := g.Slot(alice, fiberNonce(t0, "e"), t0)
+	for i := 0; ; i++ { // a nonce of the same second that falls in the same set
+		later = fiberNonce(t0, "later"+strconv.Itoa(i))
+		if k, _ := g.Slot(alice, later, t0); k == key {
+			break
+		}
+	}
+	if err := g.Remember(alice, later, t0, t0+int64(50*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := srv.Do(ctx, "PTTL", key)
+	if ms, _ := strconv.ParseInt(got, 10, 64); ms < 123000 {
+		t.Errorf("PTTL after a later nonce of the same set: %s ms, want the set's first life, about 124000", got)
+	}
+}
+
+// Slot spreads a second's nonces over 256 sets by their hash, and names
+// each member by 64 bits of that hash, as a decimal integer.
+func TestSlot(t *testing.T) {
+	g := newGuard(t, redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), Options{})
+	sec := strconv.FormatInt(t0/int64(time.Second), 10)
+	sets := map[string]bool{}
+	for i := range 4096 {
+		n := fiberNonce(t0+999_999_999, strconv.Itoa(i))
+		k, m := g.Slot(alice, n, t0+999_999_999)
+		suffix, ok := strings.CutPrefix(k, "fibergate:nonce:"+sec+":")
+		if v, err := strconv.Atoi(suffix); !ok || err != nil || v < 0 || v > 255 {
+			t.Fatalf("key %q: want fibergate:nonce:%s:<0 to 255>", k, sec)
+		}
+		if v, err := strconv.ParseInt(m, 10, 64); err != nil || strconv.FormatInt(v, 10) != m {
+			t.Fatalf("member %q: want a canonical 64-bit integer", m)
+		}
+		sets[k] = true
+	}
+	if len(sets) != 256 {
+		t.Errorf("4096 nonces of one second went to %d sets, want all 256", len(sets))
+	}
+	if k, _ := g.Slot(alice, []byte("x"), -1); !strings.HasPrefix(k, "fibergate:nonce:-1:") {
+		t.Errorf("key of -1 ns: %q, want the second before 0", k)
+	}
+	n := fiberNonce(t0, "e")
+	_, m := g.Slot(alice, n, t0)
+	for _, other := range []nonce.Scope{bob, {Who: alice.Who, Kind: nonce.KindBody}} {
+		if _, m2 := g.Slot(other, n, t0); m2 == m {
+			t.Errorf("the same nonce under %+v has the same member", other)
+		}
 	}
 }
 
@@ -301,6 +353,21 @@ func TestRememberPair(t *testing.T) {
 	}
 	if i, err := a.RememberPair(rec(alice, "h2"), rec(body, "b2"), t0); err != nil {
 		t.Errorf("the header of a refused pair was recorded: got index %d, %v", i, err)
+	}
+	// The same nonce twice: recorded once, the second refused.
+	if i, err := a.RememberPair(rec(alice, "same"), rec(alice, "same"), t0); i != 1 || !errors.Is(err, nonce.ErrReplayed) {
+		t.Errorf("the same nonce twice: got index %d, %v; want 1, ErrReplayed", i, err)
+	}
+	if err := b.Remember(alice, fiberNonce(t0, "same"), t0, t0); !errors.Is(err, nonce.ErrReplayed) {
+		t.Errorf("after the same nonce twice: got %v, want it recorded once", err)
+	}
+	// Nonces of different seconds go to different sets, all or nothing.
+	later := nonce.Record{Scope: body, Nonce: fiberNonce(t0+int64(5*time.Second), "b4"), TS: t0 + int64(5*time.Second)}
+	if i, err := a.RememberPair(rec(alice, "h1"), later, t0); i != 0 || !errors.Is(err, nonce.ErrReplayed) {
+		t.Errorf("used header, fresh body of another second: got index %d, %v; want 0, ErrReplayed", i, err)
+	}
+	if i, err := b.RememberPair(rec(alice, "h4"), later, t0); err != nil {
+		t.Errorf("the body of a refused pair was recorded: got index %d, %v", i, err)
 	}
 	// A body nonce outside the window is refused before Redis is asked.
 	old := nonce.Record{Scope: body, Nonce: fiberNonce(t0-int64(3*time.Minute), "b3"), TS: t0 - int64(3*time.Minute)}

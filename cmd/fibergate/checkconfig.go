@@ -8,6 +8,7 @@ import (
 
 	"github.com/fibergate/fibergate/config"
 	"github.com/fibergate/fibergate/crypto/nonce"
+	"github.com/fibergate/fibergate/replay"
 )
 
 func runCheckConfig(args []string, stdout, stderr io.Writer) error {
@@ -35,8 +36,8 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 func replayCoverage(cfg *config.Config) string {
 	window := cfg.NonceWindow
 	if cfg.Keystore.Backend == config.BackendRedis {
-		return "keystore.backend redis: the nonces are kept in Redis (replay.max_memory is not used); " +
-			"see README's \"What is in Redis\" for the memory a rate needs"
+		return fmt.Sprintf("keystore.backend redis: Redis holds the nonces (replay.max_memory is not used), about %d MB at 10,000 requests a second with nonce_window %gs, %d MB at 50,000",
+			replay.RedisMemory(10_000, window)/1_000_000, window.Seconds(), replay.RedisMemory(50_000, window)/1_000_000)
 	}
 	rate := nonce.RateCovered(int64(cfg.Replay.MaxMemory), window) / 2
 	return fmt.Sprintf("replay.max_memory %s covers about %s requests a second (two nonces each, kept for nonce_window %gs); more are refused with 429 nonce_capacity",

@@ -236,6 +236,7 @@ func TestCheckConfig(t *testing.T) {
 			"":                                   "# replay.max_memory 64MiB covers about 19,579 requests a second (two nonces each, kept for nonce_window 120s)",
 			"FIBERGATE_REPLAY_MAX_MEMORY=128MiB": "# replay.max_memory 128MiB covers about 39,200 requests a second",
 			"FIBERGATE_NONCE_WINDOW=60s":         "# replay.max_memory 64MiB covers about 38,522 requests a second (two nonces each, kept for nonce_window 60s)",
+			"FIBERGATE_KEYSTORE_BACKEND=redis":   "# keystore.backend redis: Redis holds the nonces (replay.max_memory is not used), about 26 MB at 10,000 requests a second with nonce_window 120s, 114 MB at 50,000",
 		} {
 			var extra []string
 			if env != "" {
