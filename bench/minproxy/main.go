@@ -12,8 +12,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -22,8 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fibergate/fibergate/crypto/signature"
-	"github.com/fibergate/fibergate/crypto/sr25519"
+	"github.com/fibergate/fibergate/bench/internal/sigcheck"
 	"github.com/valyala/fasthttp"
 )
 
@@ -56,7 +53,7 @@ func run(listen, upstream string, conns int, timeout time.Duration, verify bool)
 		timeout: timeout,
 	}
 	if verify {
-		c, err := newCheck()
+		c, err := sigcheck.New()
 		if err != nil {
 			return err
 		}
@@ -85,43 +82,14 @@ func run(listen, upstream string, conns int, timeout time.Duration, verify bool)
 	return srv.Serve(ln)
 }
 
-// check is one signature verified per request: a message the size of
-// Fiber's signed text ("{nonce}:{miner}:{uuid}") under a key whose
-// verifier is built once, as fibergate caches one per validator.
-type check struct {
-	v   *signature.Verifier
-	msg []byte
-	sig [64]byte
-}
-
-func newCheck() (*check, error) {
-	var seed [32]byte
-	rand.Read(seed[:])
-	kp, err := sr25519.KeypairFromSeed(seed)
-	if err != nil {
-		return nil, err
-	}
-	c := &check{msg: []byte("1733300000000000000_0123456789abcdef:5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")}
-	if c.sig, err = kp.Sign(c.msg, rand.Reader); err != nil {
-		return nil, err
-	}
-	if c.v, err = signature.NewVerifier(kp.Public(), signature.Options{}); err != nil {
-		return nil, err
-	}
-	if !c.v.Verify(c.msg, &c.sig) {
-		return nil, errors.New("the check signature does not verify")
-	}
-	return c, nil
-}
-
 type proxy struct {
 	hc      *fasthttp.HostClient
 	timeout time.Duration
-	check   *check
+	check   *sigcheck.Check // nil: no verification
 }
 
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
-	if c := p.check; c != nil && !c.v.Verify(c.msg, &c.sig) {
+	if c := p.check; c != nil && !c.OK() {
 		ctx.Error("verification failed", fasthttp.StatusUnauthorized)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fibergate/fibergate/bench/internal/sigcheck"
 	"github.com/valyala/fasthttp"
 )
 
@@ -31,7 +32,7 @@ func TestForwards(t *testing.T) {
 	for _, verify := range []bool{false, true} {
 		p := &proxy{hc: &fasthttp.HostClient{Addr: app.Addr().String()}, timeout: 5 * time.Second}
 		if verify {
-			c, err := newCheck()
+			c, err := sigcheck.New()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,9 +4,11 @@
 // with its method, path and query, headers but hop-by-hop ones, and body,
 // plus X-Forwarded-For; the answer's status, headers and body copied back)
 // but does no Fiber work at all: no handshake, no signature check, no
-// decryption, no encryption. A proxy in Go on fasthttp cannot do less per
-// request, so fibergate's throughput as a fraction of this one's is what
-// the Fiber work costs. It is a measurement tool, not part of fibergate.
+// decryption, no encryption. fibergate's throughput as a fraction of this
+// one's is what the Fiber work costs; with -verify it also verifies one
+// sr25519 signature per request (bench/internal/sigcheck), so that
+// fraction is what fibergate costs beyond the one check it cannot skip.
+// It is a measurement tool, not part of fibergate.
 //
 //	plainproxy -listen 127.0.0.1:18080 -upstream 127.0.0.1:19000
 package main
@@ -22,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fibergate/fibergate/bench/internal/sigcheck"
 	"github.com/valyala/fasthttp"
 )
 
@@ -30,14 +33,15 @@ func main() {
 	upstream := flag.String("upstream", "127.0.0.1:19000", "the app's host:port (plain HTTP)")
 	conns := flag.Int("max-conns", 512, "the most connections to the app")
 	timeout := flag.Duration("timeout", 60*time.Second, "the time limit of each request to the app")
+	verify := flag.Bool("verify", false, "verify one sr25519 signature per request, as fibergate does (the floor plus one verification)")
 	flag.Parse()
-	if err := run(*listen, *upstream, *conns, *timeout); err != nil {
+	if err := run(*listen, *upstream, *conns, *timeout, *verify); err != nil {
 		fmt.Fprintln(os.Stderr, "plainproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, upstream string, conns int, timeout time.Duration) error {
+func run(listen, upstream string, conns int, timeout time.Duration, verify bool) error {
 	if _, _, err := net.SplitHostPort(upstream); err != nil {
 		return fmt.Errorf("-upstream %q: want host:port: %w", upstream, err)
 	}
@@ -52,6 +56,13 @@ func run(listen, upstream string, conns int, timeout time.Duration) error {
 		},
 		host:    []byte(upstream),
 		timeout: timeout,
+	}
+	if verify {
+		c, err := sigcheck.New()
+		if err != nil {
+			return err
+		}
+		p.check = c
 	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
@@ -83,6 +94,7 @@ type proxy struct {
 	hc      *fasthttp.HostClient
 	host    []byte
 	timeout time.Duration
+	check   *sigcheck.Check // nil: no verification
 }
 
 // hopByHop are the headers that describe one connection, not the message;
@@ -108,6 +120,10 @@ func skip(k []byte) bool {
 }
 
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
+	if c := p.check; c != nil && !c.OK() {
+		ctx.Error("verification failed", fasthttp.StatusUnauthorized)
+		return
+	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
