@@ -8,10 +8,16 @@
 #       (bench/plainproxy): the floor
 #   (c) nginx proxy_pass, 2 workers, keep-alive upstream  bench run --plain
 #       (only when nginx is installed)
+#   (g) a minimal fasthttp proxy that hands the request     bench run --plain
+#       object to its HostClient as it is, plus one sr25519
+#       verification per request (bench/minproxy -verify):
+#       the limit of any sidecar that checks a signature
+#   (i) the plain proxy (b) plus one sr25519 verification   bench run --plain
+#       per request (bench/plainproxy -verify)
 #   (d) fibergate, encrypted requests, plain answers      bench run
 #   (e) fibergate, encrypted requests and answers         bench run --encrypted-response
 #   (f) fibergate, full handshakes only                   bench run --handshakes-only
-# (a) to (e) at each size of SIZES (a JSON body padded to that many bytes;
+# (a) to (e), (g) and (i) at each size of SIZES (a JSON body padded to that many bytes;
 # the app gets the same body with a fresh "nonce" field in every case), (f)
 # once. Every target is started fresh for every run, with a fresh echo app
 # behind it; each run is a closed loop of CONCURRENCY workers for DURATION
@@ -21,7 +27,10 @@
 # half its median peak, for the latency at half load. The CPU time of the
 # process under test, of the echo app and of the generator is sampled from
 # /proc/<pid>/stat every 0.05 s, and the measured phase's share is divided
-# by the requests (or handshakes) done in it.
+# by the requests (or handshakes) done in it. The context switches of each
+# of those processes (all threads, voluntary and not, from
+# /proc/<pid>/task/*/status) are sampled once a second and divided the same
+# way.
 #
 # Installs nothing. wrk and nginx are used when present:
 #   apt-get install -y wrk nginx     (then `service nginx stop`: this script runs its own)
@@ -34,7 +43,7 @@
 #   CONCURRENCY=64   workers of the closed loop
 #   SIZES="256 4096" request body sizes in bytes
 #   WRK=0            1 also drives (a) to (c) with wrk, reported apart
-#   TARGETS="a b c d e f h"  a subset to run (h: the half-load runs, which need d at 256 B)
+#   TARGETS="a b c d e f g i h"  a subset to run (h: the half-load runs, which need d at 256 B)
 #   RESULTS=<dir>    where every run's JSON goes (default a new /tmp/fibergate-bench.*),
 #                    kept: `go run ./bench/report -dir <dir>` prints the table again
 #   BASE_PORT=28900  ports BASE_PORT+1 to +5 on 127.0.0.1 must be free
@@ -46,7 +55,7 @@ reps=${REPS:-3}
 concurrency=${CONCURRENCY:-64}
 sizes=${SIZES:-256 4096}
 use_wrk=${WRK:-0}
-only=${TARGETS:-a b c d e f h}
+only=${TARGETS:-a b c d e g i f h}
 base=${BASE_PORT:-28900}
 results=${RESULTS:-}
 miner=5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty # //Bob, a public dev key
@@ -122,6 +131,20 @@ wait_http() {
   die "$url: not ready after 10s (last status $code)"
 }
 
+# switches sets REPLY to the context switches of every thread of the given
+# pids (voluntary and involuntary). No forks.
+switches() {
+  local p f k v total=0
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/status; do
+      while read -r k v _; do
+        case $k in voluntary_ctxt_switches: | nonvoluntary_ctxt_switches:) total=$((total + v)) ;; esac
+      done 2>/dev/null <"$f" || true
+    done
+  done
+  REPLY=$total
+}
+
 # ticks sets REPLY to the user+system CPU ticks of the given pids, or
 # returns 1 when the first is gone or a zombie. No forks: it runs between
 # samples while the target is measured.
@@ -155,7 +178,7 @@ if [[ $use_wrk == 1 ]]; then
 fi
 
 echo "== building into $work/bin"
-go build -o "$work/bin/" ./cmd/fibergate ./bench/echoapp ./bench/plainproxy ./bench/report
+go build -o "$work/bin/" ./cmd/fibergate ./bench/echoapp ./bench/plainproxy ./bench/minproxy ./bench/report
 bin=$work/bin
 "$bin/fibergate" keygen --out "$work/key.pem" >/dev/null
 "$bin/fibergate" bench nodes --validators "$validators" --out "$work/nodes.json" >/dev/null
@@ -236,7 +259,8 @@ echo "== results in $results"
 
 # measure runs one target fresh and records it in $results as <id>.meta.json
 # (what ran), <id>.json (the generator's result), <id>.err (its messages),
-# <id>.cpu (the CPU samples) and, with WRK=1, <id>.wrk.txt.
+# <id>.cpu (the CPU samples), <id>.ctx (the context switch samples) and,
+# with WRK=1, <id>.wrk.txt.
 # Arguments: rep target size [rate]
 measure() {
   local rep=$1 target=$2 size=$3 rate=${4:-0}
@@ -255,6 +279,16 @@ measure() {
       pid=$spawned url=http://$plain_addr server=("$spawned")
       wait_http "$url/" 200 "$pid"
       ;;
+    g)
+      spawn "$bin/minproxy" -listen "$plain_addr" -upstream "$app_addr" -verify
+      pid=$spawned url=http://$plain_addr server=("$spawned")
+      wait_http "$url/" 200 "$pid"
+      ;;
+    i)
+      spawn "$bin/plainproxy" -listen "$plain_addr" -upstream "$app_addr" -verify
+      pid=$spawned url=http://$plain_addr server=("$spawned")
+      wait_http "$url/" 200 "$pid"
+      ;;
     c)
       spawn "$nginx_bin" -p "$ng" -c "$ng/nginx.conf" -e "$ng/error.log"
       pid=$spawned url=http://$nginx_addr
@@ -269,7 +303,7 @@ measure() {
       ;;
   esac
   case $target in
-    a | b | c) args=(--plain --size "$size" --check-echo) ;;
+    a | b | c | g | i) args=(--plain --size "$size" --check-echo) ;;
     d) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo) ;;
     e) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo --encrypted-response) ;;
     f) args=(--miner "$miner" --validators "$validators" --handshakes-only) ;;
@@ -282,6 +316,7 @@ measure() {
   bench=$!
   pids+=("$bench")
   : >"$results/$id.cpu"
+  : >"$results/$id.ctx"
   g=0
   while ticks "$bench"; do
     g=$REPLY
@@ -290,6 +325,9 @@ measure() {
     ticks "$app" || break
     a=$REPLY
     echo "$EPOCHREALTIME $s $a $g" >>"$results/$id.cpu"
+    if ((n % 20 == 0)); then
+      sample_switches "$results/$id.ctx"
+    fi
     if ((++n > limit)); then
       echo "   the generator ran too long: stopping it" >&2
       kill "$bench" 2>/dev/null || true
@@ -302,18 +340,32 @@ measure() {
   if ticks "${server[@]}"; then
     s=$REPLY
     ticks "$app" && echo "$EPOCHREALTIME $s $REPLY $g" >>"$results/$id.cpu"
+    sample_switches "$results/$id.ctx"
   fi
   wait "$bench" || rc=$?
   stop "$bench"
   printf '{"id": "%s", "target": "%s", "size": %d, "rep": %d, "start_unix": %s, "load1": %s, "rate": %s, "exit": %d}\n' \
     "$id" "$target" "$size" "$rep" "$t0" "$load1" "$rate" "$rc" >"$results/$id.meta.json"
   printf '   rep %d  %s  %5s B  load %-5s  %s\n' "$rep" "$target" "$size" "$load1" "$(summary "$results/$id.json" "$rc")"
-  if ((have_wrk)) && [[ $target =~ ^[abc]$ ]]; then
+  if ((have_wrk)) && [[ $target =~ ^[abcgi]$ ]]; then
     wrk -t2 -c"$concurrency" -d"$duration" --latency -s "$work/post.lua" "$url/echo" -- "$size" \
       >"$results/$id.wrk.txt" 2>&1 || echo "   wrk failed: see $results/$id.wrk.txt" >&2
     printf '   rep %d  %s  %5s B  wrk: %s\n' "$rep" "$target" "$size" "$(grep -h 'Requests/sec' "$results/$id.wrk.txt" || true)"
   fi
   stop "${server[0]}" "$app"
+}
+
+# sample_switches appends "<time> <server> <app> <generator>" context
+# switch counts to a file (measure's server, app and bench).
+sample_switches() {
+  local t=$EPOCHREALTIME sv ap gn
+  switches "${server[@]}"
+  sv=$REPLY
+  switches "$app"
+  ap=$REPLY
+  switches "$bench"
+  gn=$REPLY
+  echo "$t $sv $ap $gn" >>"$1"
 }
 
 # value prints the first number under "key" in a result file.
@@ -332,9 +384,9 @@ targets=""
 for t in $only; do
   case $t in
     c) ((have_nginx)) && targets+=" c" || echo "== no nginx: (c) left out" ;;
-    a | b | d | e) targets+=" $t" ;;
+    a | b | d | e | g | i) targets+=" $t" ;;
     f | h) ;;
-    *) die "TARGETS: unknown target $t (want a to f, h)" ;;
+    *) die "TARGETS: unknown target $t (want a to g, i, h)" ;;
   esac
 done
 targets=${targets# }

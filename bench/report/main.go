@@ -8,6 +8,8 @@
 //	<id>.json              that run's `fibergate bench run --json` result
 //	<id>.cpu               CPU samples taken during it, one a line:
 //	                       "<unix time> <server ticks> <app ticks> <generator ticks>"
+//	<id>.ctx               context switch samples, once a second, the same way:
+//	                       "<unix time> <server> <app> <generator>"
 //	<id>.wrk.txt           wrk's output, for the optional wrk table
 //
 // Each figure is the median over repetitions with its spread [min–max].
@@ -88,7 +90,10 @@ type run struct {
 	// CPU microseconds per operation of the measured phase; negative when
 	// unknown.
 	serverUS, appUS, genUS float64
-	wrkRPS, wrkP99MS       float64 // from wrk, 0 when not run
+	// Context switches per operation of the measured phase, all threads of
+	// the process under test; negative when unknown.
+	serverCS         float64
+	wrkRPS, wrkP99MS float64 // from wrk, 0 when not run
 }
 
 // targets names the targets of a run, in the table's order.
@@ -96,6 +101,8 @@ var targets = []struct{ key, name string }{
 	{"a", "(a) echo app, direct"},
 	{"b", "(b) plain fasthttp proxy"},
 	{"c", "(c) nginx proxy_pass"},
+	{"g", "(g) minimal proxy + 1 verify"},
+	{"i", "(i) plain proxy (b) + 1 verify"},
 	{"d", "(d) fibergate, plain answers"},
 	{"e", "(e) fibergate, encrypted answers"},
 	{"f", "(f) fibergate handshakes"},
@@ -145,7 +152,7 @@ func report(w io.Writer, dir string) error {
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\tsize\treq/s median [min–max]\t÷(a)\t÷(b)\tp99 ms median [min–max]\tserver CPU µs/op\tapp CPU µs/op\tgen CPU µs/op\terrors\t")
+	fmt.Fprintln(tw, "target\tsize\treq/s median [min–max]\t÷(a)\t÷(b)\t÷(g)\t÷(i)\tp99 ms median [min–max]\tserver CPU µs/op\tserver switches/op\tapp CPU µs/op\tgen CPU µs/op\terrors\t")
 	medians := map[string]float64{}
 	for _, t := range targets {
 		for _, size := range sizesOf(runs, t.key) {
@@ -167,9 +174,11 @@ func report(w io.Writer, dir string) error {
 			if t.key == "f" {
 				sizeText = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t.name, sizeText,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", t.name, sizeText,
 				rps.text(0), ratio(rps.med, medians[key("a", size)], t.key), ratio(rps.med, medians[key("b", size)], t.key),
+				ratio(rps.med, medians[key("g", size)], t.key), ratio(rps.med, medians[key("i", size)], t.key),
 				p99.text(2), cpu(rs, func(r *run) float64 { return r.serverUS }),
+				cpu(rs, func(r *run) float64 { return r.serverCS }),
 				cpu(rs, func(r *run) float64 { return r.appUS }), cpu(rs, func(r *run) float64 { return r.genUS }),
 				errorsOf(rs))
 			notes = append(notes, warnings(t.name, size, rs)...)
@@ -179,8 +188,9 @@ func report(w io.Writer, dir string) error {
 		return err
 	}
 	fmt.Fprintln(w, "  req/s counts answers that passed every check (2xx, the echo of the request, decrypting when encrypted); for (f), handshakes/s.")
-	fmt.Fprintln(w, "  ÷(a), ÷(b): the median's ratio to that of (a), (b) at the same size. server: the process under test (for (a) the echo app,")
-	fmt.Fprintln(w, "  for (c) nginx's master and workers, for (f) per handshake); app: the echo app behind it; gen: the load generator.")
+	fmt.Fprintln(w, "  ÷(a), ÷(b), ÷(g), ÷(i): the median's ratio to that of (a), (b), (g), (i) at the same size. server: the process under test")
+	fmt.Fprintln(w, "  (for (a) the echo app, for (c) nginx's master and workers, for (f) per handshake); app: the echo app behind it; gen: the")
+	fmt.Fprintln(w, "  load generator. switches: context switches of all the server's threads, voluntary and not, per request.")
 
 	if hs := runs[key("h", 256)]; len(hs) > 0 {
 		fmt.Fprintln(w)
@@ -237,6 +247,16 @@ func load(metaPath string, clkTck int) (*run, error) {
 			return (b - a) / float64(clkTck) * 1e6 / float64(res.Ops)
 		}
 		r.serverUS, r.appUS, r.genUS = per(1), per(2), per(3)
+	}
+	r.serverCS = -1
+	if samples, err := readSamples(base + ".ctx"); err == nil && len(samples) > 1 && res.Ops > 0 {
+		from := r.Start + res.Setup.Seconds
+		to := from + res.ElapsedSeconds
+		a, okA := interpolate(samples, 1, from)
+		b, okB := interpolate(samples, 1, to)
+		if okA && okB {
+			r.serverCS = (b - a) / float64(res.Ops)
+		}
 	}
 	if out, err := os.ReadFile(base + ".wrk.txt"); err == nil {
 		r.wrkRPS, r.wrkP99MS = parseWrk(string(out))
@@ -350,8 +370,12 @@ func writeWrk(w io.Writer, runs map[string][]*run) {
 // writeTargets checks the figures against the targets of the issue.
 func writeTargets(w io.Writer, runs map[string][]*run, medians map[string]float64) {
 	fmt.Fprintln(w, "\ntargets:")
+	var ratioTo func(name, target, base string, size int, want float64)
 	ratioCheck := func(name, target string, size int, want float64) {
-		b := medians[key("b", size)]
+		ratioTo(name, target, "b", size, want)
+	}
+	ratioTo = func(name, target, base string, size int, want float64) {
+		b := medians[key(base, size)]
 		x := medians[key(target, size)]
 		if b == 0 || x == 0 {
 			fmt.Fprintf(w, "  %-58s not measured\n", name)
@@ -360,7 +384,7 @@ func writeTargets(w io.Writer, runs map[string][]*run, medians map[string]float6
 		// Per repetition too: runs of one repetition ran minutes apart at most.
 		var per []float64
 		for _, r := range runs[key(target, size)] {
-			for _, rb := range runs[key("b", size)] {
+			for _, rb := range runs[key(base, size)] {
 				if rb.Rep == r.Rep && rb.okPerSec > 0 {
 					per = append(per, r.okPerSec/rb.okPerSec)
 				}
@@ -372,6 +396,8 @@ func writeTargets(w io.Writer, runs map[string][]*run, medians map[string]float6
 	ratioCheck("(d) 256 B ≥ 0.45 of (b)", "d", 256, 0.45)
 	ratioCheck("(e) 256 B ≥ 0.40 of (b)", "e", 256, 0.40)
 	ratioCheck("(e) 4 KiB ≥ 0.40 of (b)", "e", 4096, 0.40)
+	ratioTo("(d) 256 B ≥ 0.85 of (g), minimal proxy + 1 verify", "d", "g", 256, 0.85)
+	ratioTo("(d) 256 B ≥ 0.95 of (i), plain proxy + 1 verify", "d", "i", 256, 0.95)
 	cpuCheck := func(name string, rs []*run, limit float64) {
 		s := spreadOf(field(rs, func(r *run) float64 { return r.serverUS }))
 		if len(rs) == 0 || s.n == 0 {

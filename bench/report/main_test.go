@@ -82,8 +82,9 @@ Transfer/sec:     15.00MB
 
 // writeRun writes one run's files as bench/run.sh does: the target did
 // ops operations at ops/elapsed per second, its server process used
-// serverTicks during the measured phase (and 50 more during setup).
-func writeRun(t *testing.T, dir, target string, size, rep int, ops int64, elapsed float64, serverTicks int) {
+// serverTicks during the measured phase (and 50 more during setup), and its
+// threads switched context switchesPerOp times a request.
+func writeRun(t *testing.T, dir, target string, size, rep int, ops int64, elapsed float64, serverTicks int, switchesPerOp float64) {
 	t.Helper()
 	id := fmt.Sprintf("%d-%s-%d", rep, target, size)
 	const start, setup = 1000.0, 2.0
@@ -108,6 +109,15 @@ func writeRun(t *testing.T, dir, target string, size, rep int, ops int64, elapse
 	if err := os.WriteFile(filepath.Join(dir, id+".cpu"), []byte(cpu.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Switches, sampled once a second: 1,000 during setup, then the run's.
+	var ctx strings.Builder
+	sw := switchesPerOp * float64(ops)
+	for _, s := range [][2]float64{{start, 0}, {start + 1, 500}, {start + setup, 1000}, {start + setup + elapsed/2, 1000 + sw/2}, {start + setup + elapsed, 1000 + sw}} {
+		fmt.Fprintf(&ctx, "%.3f %v %v %v\n", s[0], s[1], s[1], s[1])
+	}
+	if err := os.WriteFile(filepath.Join(dir, id+".ctx"), []byte(ctx.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestReport builds a results directory and checks the figures the table
@@ -121,14 +131,17 @@ func TestReport(t *testing.T) {
 	for rep := 1; rep <= 3; rep++ {
 		// (b): 40,000/s, 20 µs a request. (d): 20,000/s (0.50 of b), 50 µs
 		// a request; rep 3 is slow (16,000/s).
-		writeRun(t, dir, "b", 256, rep, 400_000, 10, 800)
+		writeRun(t, dir, "b", 256, rep, 400_000, 10, 800, 1)
 		ops := int64(200_000)
 		if rep == 3 {
 			ops = 160_000
 		}
-		writeRun(t, dir, "d", 256, rep, ops, 10, int(ops*50/10_000))
+		writeRun(t, dir, "d", 256, rep, ops, 10, int(ops*50/10_000), 2.5)
 		// (e): 15,000/s (0.375 of b), 70 µs a request.
-		writeRun(t, dir, "e", 256, rep, 150_000, 10, 150_000*70/10_000)
+		writeRun(t, dir, "e", 256, rep, 150_000, 10, 150_000*70/10_000, 3)
+		// (g): 25,000/s, so (d) is 0.80 of it; (i): 21,000/s, (d) 0.95.
+		writeRun(t, dir, "g", 256, rep, 250_000, 10, 250_000*40/10_000, 1)
+		writeRun(t, dir, "i", 256, rep, 210_000, 10, 210_000*45/10_000, 1.5)
 	}
 	var out strings.Builder
 	if err := report(&out, dir); err != nil {
@@ -140,7 +153,10 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{
 		"machine: 2 × Test CPU",
 		"(b) plain fasthttp proxy      256   40,000 [40,000–40,000]",
-		"20,000 [16,000–20,000]  -     0.50  2.00 [1.00–3.00]  50.0 [50.0–50.0]  25.0 [25.0–25.0]  12.5 [12.5–12.5]",
+		"20,000 [16,000–20,000]  -     0.50  0.80  0.95  2.00 [1.00–3.00]  50.0 [50.0–50.0]  2.5 [2.5–2.5]  25.0 [25.0–25.0]  12.5 [12.5–12.5]",
+		"(g) minimal proxy + 1 verify  256  25,000 [25,000–25,000]  -  0.62  1.00  1.19",
+		"(d) 256 B ≥ 0.85 of (g), minimal proxy + 1 verify          MISSED  0.80 (per repetition 0.64–0.80)",
+		"(d) 256 B ≥ 0.95 of (i), plain proxy + 1 verify            met     0.95 (per repetition 0.76–0.95)",
 		"(d) 256 B ≥ 0.45 of (b)                                    met     0.50 (per repetition 0.40–0.50)",
 		"(e) 256 B ≥ 0.40 of (b)                                    MISSED  0.38",
 		"(e) 4 KiB ≥ 0.40 of (b)                                    not measured",
