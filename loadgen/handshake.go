@@ -152,6 +152,7 @@ func (h *handshaker) do(w *worker, it *hsItem, from time.Time) {
 	if !bytes.Contains(resp.Body(), h.pubField) {
 		w.t.hist.record(time.Since(from))
 		w.t.code("client_public_key_changed")
+		w.t.ended(resp.StatusCode(), "client_public_key_changed")
 		return
 	}
 	err = h.exchange(req, resp, it)
@@ -178,7 +179,11 @@ func (h *handshaker) answered(w *worker, resp *fasthttp.Response, err error, fro
 	}
 	if !ok {
 		w.t.hist.record(time.Since(from))
-		w.t.code(errorCode(resp.Body()))
+		code := errorCode(resp.Body())
+		w.t.code(code)
+		w.t.ended(status, code)
+	} else if last {
+		w.t.ended(status, "")
 	}
 	return ok
 }

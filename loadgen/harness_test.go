@@ -97,6 +97,7 @@ type targetOptions struct {
 	maxBody     int
 	appDelay    time.Duration // how long the app takes to answer
 	appAnswer   []byte        // what the app answers instead of an echo
+	replayBytes int64         // the replay guard's memory budget (0: the default)
 }
 
 // testTarget is a fibergate on loopback with an echo app behind it.
@@ -132,7 +133,7 @@ func startTarget(t *testing.T, o targetOptions) *testTarget {
 		t.Fatal(err)
 	}
 	keys := keystore.NewMemory(keystore.Options{})
-	guard := nonce.NewGuard(nonce.Options{Window: o.nonceWindow})
+	guard := nonce.NewGuard(nonce.Options{Window: o.nonceWindow, MaxMemory: o.replayBytes})
 	m := metrics.New(prometheus.NewRegistry(), metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: guard.Len})
 	h, err := proxy.New(proxy.Options{
 		MinerHotkey: miner,

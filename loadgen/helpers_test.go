@@ -221,6 +221,7 @@ func TestWriteText(t *testing.T) {
 	// flood kinds.
 	r := sampleResult()
 	r.Mode, r.Loop, r.Flood, r.Rate, r.Transport = ModeRequests, LoopClosed, nil, 0, nil
+	r.NotOK = map[string]int64{"401 nonce_replayed": 1, "500": 2}
 	r.Setup.Handshakes, r.Setup.HandshakesPerSec = 16, 468.2
 	b.Reset()
 	if err := r.WriteText(&b); err != nil {
@@ -231,6 +232,7 @@ func TestWriteText(t *testing.T) {
 		"fibergate bench: requests, closed loop, 2 validators",
 		"  requests    2,000 in 10.00s = 200/s   ok 1,997   errors 3\n",
 		"  handshakes  16 at setup = 468/s (one per validator)\n",
+		"  not 200     500: 2, 401 nonce_replayed: 1\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

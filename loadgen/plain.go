@@ -86,12 +86,16 @@ func (p *plainSender) do(w *worker, it *plainItem, from time.Time) {
 	status := resp.StatusCode()
 	w.t.status(status)
 	if status < 200 || status > 299 {
-		w.t.code(errorCode(resp.Body()))
+		code := errorCode(resp.Body())
+		w.t.code(code)
+		w.t.ended(status, code)
 		return
 	}
 	if p.opts.CheckEcho && !bytes.Contains(resp.Body(), it.bodyNonce) {
 		w.t.code("client_echo_mismatch")
+		w.t.ended(status, "client_echo_mismatch")
 		return
 	}
+	w.t.ended(status, "")
 	w.t.ok++
 }

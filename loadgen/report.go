@@ -64,6 +64,11 @@ func (r *Result) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(b, "  %-11s %s\n", "statuses", counts(statuses))
 	fmt.Fprintf(b, "  %-11s %s\n", "codes", counts(r.Codes))
+	if r.Flood == nil {
+		// Every operation that was not a clean 200, by status and code,
+		// so a run with refusals cannot pass for a good one.
+		fmt.Fprintf(b, "  %-11s %s\n", "not 200", counts(r.NotOK))
+	}
 	if len(r.Transport) > 0 {
 		fmt.Fprintf(b, "  %-11s %s\n", "no answer", counts(r.Transport))
 	}

@@ -195,13 +195,17 @@ func (r *requester) do(w *worker, it *reqItem, from time.Time) {
 	status := resp.StatusCode()
 	w.t.status(status)
 	if status < 200 || status > 299 {
-		w.t.code(errorCode(resp.Body()))
+		code := errorCode(resp.Body())
+		w.t.code(code)
+		w.t.ended(status, code)
 		return
 	}
 	if code := r.check(w, s, it, resp); code != "" {
 		w.t.code(code)
+		w.t.ended(status, code)
 		return
 	}
+	w.t.ended(status, "")
 	w.t.ok++
 }
 

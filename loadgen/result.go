@@ -70,8 +70,15 @@ type Result struct {
 	// Transport counts operations that got no HTTP answer, by kind
 	// ("timeout", "connection_refused", ...).
 	Transport map[string]int64 `json:"transport_errors"`
-	Setup     Setup            `json:"setup"`
-	Signing   Signing          `json:"signing"`
+	// NotOK counts, for every mode but a flood, each operation that was not
+	// a clean 200 by how it ended: "<status> <error code>" ("429
+	// nonce_capacity", "200 client_echo_mismatch"), the status alone when
+	// the answer had no code ("204", "502"), or the transport error
+	// ("timeout"). A run with any is not a clean run, whatever its
+	// throughput.
+	NotOK   map[string]int64 `json:"not_ok,omitempty"`
+	Setup   Setup            `json:"setup"`
+	Signing Signing          `json:"signing"`
 	// Flood holds the answers by kind of a flood run.
 	Flood *FloodResult `json:"flood,omitempty"`
 }
@@ -176,6 +183,7 @@ type tally struct {
 	transport map[string]int64
 	kinds     map[string]map[string]int64
 	failures  map[string]int64
+	notOK     map[string]int64
 	nfail     int64
 }
 
@@ -187,6 +195,7 @@ func newTally() *tally {
 		transport: map[string]int64{},
 		kinds:     map[string]map[string]int64{},
 		failures:  map[string]int64{},
+		notOK:     map[string]int64{},
 	}
 }
 
@@ -209,7 +218,18 @@ func (t *tally) code(c string) {
 }
 
 // noAnswer records an operation that got no HTTP answer.
-func (t *tally) noAnswer(err error) { count(t.transport, transportClass(err), "other") }
+func (t *tally) noAnswer(err error) {
+	count(t.transport, transportClass(err), "other")
+	count(t.notOK, transportClass(err), "other")
+}
+
+// ended records how an operation that got an answer ended, unless it was a
+// clean 200: its status and error code ("" when none).
+func (t *tally) ended(status int, code string) {
+	if status != 200 || code != "" {
+		count(t.notOK, answerText(status, code, nil), "other")
+	}
+}
 
 // answer records a flood answer of kind.
 func (t *tally) answer(kind, answer string, failed bool) {
@@ -263,6 +283,9 @@ func (t *tally) merge(o *tally) {
 	for k, v := range o.failures {
 		t.failures[k] += v
 	}
+	for k, v := range o.notOK {
+		t.notOK[k] += v
+	}
 }
 
 // fill writes t's counts into r for a measured phase of elapsed.
@@ -279,6 +302,9 @@ func (t *tally) fill(r *Result, elapsed time.Duration) {
 	}
 	r.Latency = t.hist.latency()
 	r.Statuses, r.Codes, r.Transport = t.statuses, t.codes, t.transport
+	if len(t.notOK) > 0 && r.Flood == nil {
+		r.NotOK = t.notOK
+	}
 	if r.Flood != nil {
 		r.Flood.Kinds = t.kinds
 		r.Flood.Failures = t.nfail

@@ -47,8 +47,8 @@ func checkAllOK(t *testing.T, res *Result) {
 	if len(res.Statuses) != 1 || res.Statuses[200] != res.Ops {
 		t.Errorf("statuses: got %v, want {200: %d}", res.Statuses, res.Ops)
 	}
-	if len(res.Codes) != 0 || len(res.Transport) != 0 {
-		t.Errorf("codes %v, no answer %v: want none", res.Codes, res.Transport)
+	if len(res.Codes) != 0 || len(res.Transport) != 0 || len(res.NotOK) != 0 {
+		t.Errorf("codes %v, no answer %v, not 200 %v: want none", res.Codes, res.Transport, res.NotOK)
 	}
 	if res.Signing.Expired != 0 {
 		t.Errorf("signing: %d expired, want 0", res.Signing.Expired)
@@ -196,9 +196,9 @@ func TestResponseChecks(t *testing.T) {
 				checkAllOK(t, res)
 				return
 			}
-			if res.Ops == 0 || res.OK != 0 || res.Codes[tc.wantCode] != res.Ops || res.Statuses[200] != res.Ops {
-				t.Errorf("got %d ok of %d, statuses %v, codes %v; want every answer 200 and refused by the check as %s",
-					res.OK, res.Ops, res.Statuses, res.Codes, tc.wantCode)
+			if res.Ops == 0 || res.OK != 0 || res.Codes[tc.wantCode] != res.Ops || res.Statuses[200] != res.Ops || res.NotOK["200 "+tc.wantCode] != res.Ops {
+				t.Errorf("got %d ok of %d, statuses %v, codes %v, not 200 %v; want every answer 200 and refused by the check as %s",
+					res.OK, res.Ops, res.Statuses, res.Codes, res.NotOK, tc.wantCode)
 			}
 		})
 	}
@@ -444,5 +444,25 @@ func TestOptionsRefused(t *testing.T) {
 				t.Errorf("error %q: want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestReportsRefusals plays the run that once looked like a success: a
+// target whose replay guard fills refuses part of the requests with 429
+// nonce_capacity. The result and its text say so, by status and code.
+func TestReportsRefusals(t *testing.T) {
+	const w = 10 * time.Second
+	tg := startTarget(t, targetOptions{validators: 2, nonceWindow: w, replayBytes: nonce.NewGuard(nonce.Options{Window: w}).MemoryBytes() + 8<<10})
+	res := run(t, Options{URL: tg.URL, Miner: bobSS58, Validators: 2, Concurrency: 4, Rate: 400, Duration: time.Second, NonceWindow: w})
+	refused := res.NotOK["429 nonce_capacity"]
+	if refused == 0 || res.OK == 0 || refused+res.OK != res.Ops || res.Errors != refused {
+		t.Fatalf("got %d ok, %d errors of %d, not 200 %v; want some ok and the rest 429 nonce_capacity", res.OK, res.Errors, res.Ops, res.NotOK)
+	}
+	var b strings.Builder
+	if err := res.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want := "  not 200     429 nonce_capacity: " + count64(refused) + "\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("the report lacks %q:\n%s", want, b.String())
 	}
 }
