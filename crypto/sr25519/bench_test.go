@@ -50,6 +50,15 @@ type voiVerifier struct{ k *PublicKey }
 func (v voiVerifier) strict(m []byte, s *[64]byte) bool { return v.k.VerifyStrict(m, s) }
 func (v voiVerifier) full(m []byte, s *[64]byte) bool   { return v.k.Verify(m, s) }
 
+// libVerifier is curve25519-voi's own PublicKey.Verify, without the
+// precomputed table of the key, the way verification was done before.
+type libVerifier struct{ k *PublicKey }
+
+func (v libVerifier) strict(m []byte, s *[64]byte) bool { return v.k.verifyLibrary(m, s) }
+func (v libVerifier) full(m []byte, s *[64]byte) bool {
+	return v.k.verifyLibrary(m, s) || v.k.verifyLibrary([]byte(wrapOpen+string(m)+wrapClose), s)
+}
+
 type schnorrkelVerifier struct{ k *schnorrkelKey }
 
 func (v schnorrkelVerifier) strict(m []byte, s *[64]byte) bool { return v.k.verifyStrict(m, s) }
@@ -64,6 +73,10 @@ func BenchmarkVerify(b *testing.B) {
 		{"voi", func(p [32]byte) (verifier, error) {
 			k, err := NewPublicKey(p)
 			return voiVerifier{k}, err
+		}},
+		{"voi-library", func(p [32]byte) (verifier, error) {
+			k, err := NewPublicKey(p)
+			return libVerifier{k}, err
 		}},
 		{"schnorrkel", func(p [32]byte) (verifier, error) {
 			k, err := newSchnorrkelKey(p)

@@ -6,4 +6,10 @@
 // key, which Rust schnorrkel lets anyone forge for, is refused outright, and
 // signatures must carry schnorrkel's marker bit and be given as exactly 0x
 // and 128 hex digits. Keypair signs for validator-side clients and tests.
+//
+// Verification is schnorrkel's, on curve25519-voi's arithmetic, with a
+// table of the key's multiples precomputed when a PublicKey is decoded
+// (voi's expanded point form), so a verification by a kept key allocates
+// nothing. The tests hold it to curve25519-voi's own PublicKey.Verify and
+// to go-schnorrkel on every vector and under fuzzing.
 package sr25519

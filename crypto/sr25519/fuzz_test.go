@@ -52,6 +52,9 @@ func FuzzVerify(f *testing.F) {
 		}
 		strict := key.VerifyStrict(msg, &s)
 		plain := key.Verify(msg, &s)
+		if lib := key.verifyLibrary(msg, &s); lib != strict {
+			t.Fatalf("key %x sig %x msg %q: the precomputed-table check says %v, curve25519-voi's Verify %v", p, s, msg, strict, lib)
+		}
 		if strict && !plain {
 			t.Fatalf("key %x sig %x: VerifyStrict true but Verify false", p, s)
 		}

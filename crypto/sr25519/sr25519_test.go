@@ -251,3 +251,37 @@ func TestVerifyFallbackStackBuffer(t *testing.T) {
 		t.Errorf("wrapped retry: got %v allocations for a message that fits the stack buffer and %v for one that does not, want one fewer", short, long)
 	}
 }
+
+// TestVerifyAllocs: a verification with a decoded key allocates nothing,
+// whether the signature holds or not. (An R that is no point costs the one
+// error curve25519-voi's decoding makes.)
+func TestVerifyAllocs(t *testing.T) {
+	kp, err := KeypairFromSeed([32]byte{7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("1732550400123456789_HJrsIs7wtT:5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty:d0836bbd")
+	sig, err := kp.Sign(msg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := NewPublicKey(kp.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := sig
+	bad[40] ^= 0x08 // a wrong s, still canonical
+	for _, tc := range []struct {
+		name string
+		sig  [64]byte
+		want bool
+	}{{"valid", sig, true}, {"invalid", bad, false}} {
+		if allocs := testing.AllocsPerRun(50, func() {
+			if k.VerifyStrict(msg, &tc.sig) != tc.want {
+				t.Fatalf("%s: VerifyStrict = %v", tc.name, !tc.want)
+			}
+		}); allocs != 0 {
+			t.Errorf("%s: VerifyStrict allocated %.1f times, want 0", tc.name, allocs)
+		}
+	}
+}

@@ -150,6 +150,10 @@ func TestSR25519Vectors(t *testing.T) {
 			if got := key.VerifyStrict(msg, &sig); got != c.ValidStrict {
 				t.Errorf("case %s (%s): VerifyStrict got %v, want %v", c.ID, c.Note, got, c.ValidStrict)
 			}
+			// The precomputed-table check and curve25519-voi's own agree.
+			if got := key.verifyLibrary(msg, &sig); got != c.ValidStrict {
+				t.Errorf("case %s (%s): curve25519-voi's PublicKey.Verify got %v, want %v", c.ID, c.Note, got, c.ValidStrict)
+			}
 			if got := base.verify(msg, &sig); got != c.Valid {
 				t.Errorf("case %s (%s): go-schnorrkel baseline verify got %v, want %v", c.ID, c.Note, got, c.Valid)
 			}
@@ -255,6 +259,9 @@ func TestFiberMessageVectors(t *testing.T) {
 			}
 			if got := key.VerifyStrict(msg, &sig); got != c.Valid {
 				t.Errorf("case %s (%s): VerifyStrict got %v, want %v", c.ID, c.Note, got, c.Valid)
+			}
+			if got := key.verifyLibrary(msg, &sig); got != c.Valid {
+				t.Errorf("case %s (%s): curve25519-voi's PublicKey.Verify got %v, want %v", c.ID, c.Note, got, c.Valid)
 			}
 			// The signature binds every field of the message.
 			for i, other := range [][]byte{
