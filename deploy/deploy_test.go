@@ -137,6 +137,7 @@ func TestDashboard(t *testing.T) {
 		"fibergate_validators_chain_stale", "fibergate_keystore_snapshot_saves_total",
 		"fibergate_keystore_snapshot_last_success_timestamp_seconds",
 		"fibergate_handler_panics_total", "fibergate_build_info",
+		"fibergate_nonce_cache_bytes", "fibergate_nonce_cache_budget_bytes",
 	} {
 		if !slices.Contains(metricRef.FindAllString(all.String(), -1), want) {
 			t.Errorf("no panel shows %s", want)
