@@ -74,9 +74,16 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, cal
 	}
 	resp := fasthttp.AcquireResponse()
 
-	start := time.Now() // real time: Options.Now is the protocol clock
-	err := h.upstream.DoDeadline(req, resp, start.Add(h.opts.UpstreamTimeout))
-	h.opts.Metrics.Upstream(r.label, time.Since(start))
+	// Real time (Options.Now is the protocol clock), read as the time
+	// since the request began: two monotonic readings instead of five.
+	began := ctx.Time()
+	if began.IsZero() {
+		began = time.Now()
+	}
+	sent := time.Since(began)
+	err := h.upstream.DoDeadline(req, resp, began.Add(sent+h.opts.UpstreamTimeout))
+	answered := time.Since(began)
+	h.opts.Metrics.Upstream(r.label, answered-sent)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		if errors.Is(err, fasthttp.ErrTimeout) {
@@ -85,7 +92,7 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, cal
 		h.log.Warn("upstream request failed", "route", r.label, "err", err)
 		return CodeUpstreamDown
 	}
-	h.upLastOK.Store(time.Now().UnixNano())
+	h.upLastOK.Store(began.UnixNano() + int64(answered))
 	status := resp.StatusCode()
 	switch {
 	case status < 200:

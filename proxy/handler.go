@@ -39,6 +39,7 @@ type Handler struct {
 	minerSS58 []byte // this miner's canonical address
 	window    int64  // nonce window in ns
 	log       *slog.Logger
+	realClock bool // Options.Now is time.Now: one clock reading serves both
 }
 
 // New checks opts, fills defaults and builds a Handler.
@@ -76,7 +77,8 @@ func New(opts Options) (*Handler, error) {
 	if opts.MaxStreamLine <= 0 {
 		opts.MaxStreamLine = DefaultMaxStreamLine
 	}
-	if opts.Now == nil {
+	realClock := opts.Now == nil
+	if realClock {
 		opts.Now = time.Now
 	}
 	if opts.Rand == nil {
@@ -112,6 +114,7 @@ func New(opts Options) (*Handler, error) {
 		minerSS58: []byte(ss58.Encode(opts.MinerHotkey, ss58.Bittensor)),
 		pubKeyPEM: strconv.Quote(string(pem)),
 		window:    int64(opts.NonceWindow),
+		realClock: realClock,
 		log:       log.With("component", "proxy"),
 		upstream: &fasthttp.HostClient{
 			Addr:                addr,
@@ -149,8 +152,16 @@ func (h *Handler) Close() { h.upstream.CloseIdleConnections() }
 
 // Serve is the fasthttp request handler.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	start := time.Now() // real time: durations and rate limits
-	now := h.opts.Now() // the protocol clock: nonces, tokens, keys
+	// Real time, for durations and rate limits: when the server read the
+	// request, which fasthttp has already read the clock for.
+	start := ctx.Time()
+	if start.IsZero() {
+		start = time.Now()
+	}
+	now := start // the protocol clock: nonces, tokens, keys
+	if !h.realClock {
+		now = h.opts.Now()
+	}
 	var label string
 	var code Code
 	handshake, closeConn := false, false
