@@ -15,78 +15,23 @@ package main
 
 import (
 	"bytes"
-	"flag"
-	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/fibergate/fibergate/bench/internal/floor"
 	"github.com/fibergate/fibergate/bench/internal/sigcheck"
 	"github.com/valyala/fasthttp"
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:18080", "the address to listen on")
-	upstream := flag.String("upstream", "127.0.0.1:19000", "the app's host:port (plain HTTP)")
-	conns := flag.Int("max-conns", 512, "the most connections to the app")
-	timeout := flag.Duration("timeout", 60*time.Second, "the time limit of each request to the app")
-	verify := flag.Bool("verify", false, "verify one sr25519 signature per request, as fibergate does (the floor plus one verification)")
-	flag.Parse()
-	if err := run(*listen, *upstream, *conns, *timeout, *verify); err != nil {
-		fmt.Fprintln(os.Stderr, "plainproxy:", err)
-		os.Exit(1)
-	}
-}
-
-func run(listen, upstream string, conns int, timeout time.Duration, verify bool) error {
-	if _, _, err := net.SplitHostPort(upstream); err != nil {
-		return fmt.Errorf("-upstream %q: want host:port: %w", upstream, err)
-	}
-	p := &proxy{
-		hc: &fasthttp.HostClient{
-			Addr:                      upstream,
-			MaxConns:                  conns,
-			MaxIdleConnDuration:       90 * time.Second,
-			NoDefaultUserAgentHeader:  true,
-			DisablePathNormalizing:    true,
-			MaxIdemponentCallAttempts: 1,
-		},
-		host:    []byte(upstream),
-		timeout: timeout,
-	}
-	if verify {
-		c, err := sigcheck.New()
+	floor.Main("plainproxy", "127.0.0.1:18080", func(s *floor.Settings) (fasthttp.RequestHandler, error) {
+		hc, check, err := s.Client()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		p.check = c
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	srv := &fasthttp.Server{
-		Handler:            p.serve,
-		Name:               "plainproxy",
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        120 * time.Second,
-		MaxRequestBodySize: 16 << 20,
-		// As fibergate's (its limits.max_header): a 4 KiB body and its
-		// headers arrive in one read.
-		ReadBufferSize: 16 << 10,
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sig
-		srv.Shutdown()
-	}()
-	fmt.Printf("plainproxy listening on %s, forwarding to %s\n", ln.Addr(), upstream)
-	return srv.Serve(ln)
+		p := &proxy{hc: hc, host: []byte(s.Upstream), timeout: s.Timeout, check: check}
+		return p.serve, nil
+	})
 }
 
 // proxy forwards every request to one app.
