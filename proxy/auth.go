@@ -25,9 +25,10 @@ type Validators interface {
 type ReplayGuard interface {
 	// Remember records one nonce (see nonce.Guard.Remember).
 	Remember(scope nonce.Scope, n []byte, ts, now int64) error
-	// RememberPair records two nonces as one operation, which is one round
-	// trip for a shared guard; when one is refused it returns its index
-	// (0 or 1) and why.
+	// RememberPair records two nonces as one operation, all or nothing,
+	// which is one round trip for a shared guard; when one is refused it
+	// returns its index (0 or 1) and why, and neither is recorded, so a
+	// request refused with 429 nonce_capacity is served when sent again.
 	RememberPair(a, b nonce.Record, now int64) (int, error)
 	Len() int
 }
