@@ -47,7 +47,9 @@ func TestRetryAfter429(t *testing.T) {
 
 func testRetryAfter429(t *testing.T, nonces proxy.ReplayGuard) {
 	up := startUpstream(t)
-	limit := ratelimit.Rate{PerSecond: 5, Burst: 1}
+	// A token every 500 ms: the first two requests of a case come well
+	// within it, even on a loaded machine; the waits are longer.
+	limit := ratelimit.Rate{PerSecond: 2, Burst: 1}
 	g := startGate(t, gateOptions{
 		upstream: up.URL,
 		nonces:   nonces,
@@ -65,7 +67,7 @@ func testRetryAfter429(t *testing.T, nonces proxy.ReplayGuard) {
 		t.Fatal(err)
 	}
 	key, uuid := c.Key()
-	time.Sleep(300 * time.Millisecond) // the handshake's token comes back
+	time.Sleep(600 * time.Millisecond) // the handshake's token comes back
 
 	wrappedKey := func() string {
 		var raw [32]byte
@@ -115,7 +117,7 @@ func testRetryAfter429(t *testing.T, nonces proxy.ReplayGuard) {
 	}
 	for name, next := range kinds {
 		t.Run(name, func(t *testing.T) {
-			time.Sleep(300 * time.Millisecond) // a full bucket
+			time.Sleep(600 * time.Millisecond) // a full bucket
 			burn, r := next(), next()
 			if st, _, body := rawRequest(t, burn.method, g.URL+burn.path, burn.header, burn.body); st != 200 {
 				t.Fatalf("the first request: %d %s", st, body)
@@ -124,12 +126,12 @@ func testRetryAfter429(t *testing.T, nonces proxy.ReplayGuard) {
 			if st != 429 || errorCode(body) != "rate_limited" || h.Get("Retry-After") == "" {
 				t.Fatalf("over the limit: %d %s, want 429 rate_limited with Retry-After", st, body)
 			}
-			time.Sleep(300 * time.Millisecond) // longer than the 200 ms a token takes
+			time.Sleep(600 * time.Millisecond) // longer than the 500 ms a token takes
 			if st, _, body := rawRequest(t, r.method, g.URL+r.path, r.header, r.body); st != 200 {
 				t.Fatalf("the same request after the wait: %d %s, want 200", st, body)
 			}
 			// And it is still used exactly once.
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(600 * time.Millisecond)
 			if st, _, body := rawRequest(t, r.method, g.URL+r.path, r.header, r.body); st != 401 {
 				t.Fatalf("the same request a third time: %d %s, want 401 (a replay)", st, body)
 			}
