@@ -288,3 +288,27 @@ func TestUpstreamConnectionsReused(t *testing.T) {
 		t.Errorf("20 sequential requests used %d upstream connections, want 1", n)
 	}
 }
+
+// TestManyForgedHeaders: every forged header goes, however many there are
+// and however long their names.
+func TestManyForgedHeaders(t *testing.T) {
+	g, app := appSideGate(t)
+	var b strings.Builder
+	b.WriteString("GET /v1/echo HTTP/1.1\r\nHost: x\r\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "X-Fiber-Forged-%d: 1\r\n", i)
+	}
+	fmt.Fprintf(&b, "X-Fiber-%s: 1\r\nX-Kept: 1\r\nConnection: close\r\n\r\n", strings.Repeat("long", 500))
+	if got := rawExchange(t, gateAddr(g), b.String()); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Fatalf("answer %q", got)
+	}
+	r := lastRequest(t, app)
+	for _, line := range r.RawHeader {
+		if strings.HasPrefix(strings.ToLower(line), "x-fiber-") {
+			t.Errorf("the app received %.60q", line)
+		}
+	}
+	if r.Header.Get("X-Kept") != "1" {
+		t.Error("X-Kept was removed too")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -30,18 +31,24 @@ const (
 	headerEncrypted       = "X-Fiber-Encrypted"
 )
 
-// forward sends the request to the app and relays its answer. target is
-// the canonical request target (escaped path and query). It returns a Code
-// only when nothing was written to the validator yet.
+// outbound is what the app is told about a request beyond its checks: the
+// canonical request target (escaped path and query) and fibergate's view
+// of the client, worked out once in Serve.
+type outbound struct {
+	target []byte
+	client netip.Addr
+}
+
+// forward sends the request to the app and relays its answer. It returns a
+// Code only when nothing was written to the validator yet.
 //
 // The validator's request object itself goes to the app, edited in place
 // (headers that must not pass removed, fibergate's added, the decrypted
 // body set), rather than copied header by header into a new one.
-func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, call upstreamCall) Code {
+func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call upstreamCall) Code {
 	req := &ctx.Request
-	client := h.clientAddr(ctx) // before the forwarding headers go
 	stripRequestHeaders(req, &call)
-	req.SetRequestURIBytes(target)
+	req.SetRequestURIBytes(out.target)
 	req.Header.SetHost(h.upHost)
 	req.Header.SetProtocol("HTTP/1.1")
 	// The validator's Connection: close was noted by the server already;
@@ -58,16 +65,16 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, cal
 			req.Header.SetBytesV(headerKeyUUID, call.uuid)
 		}
 	}
-	if client.IsValid() {
+	if c := out.client; c.IsValid() {
 		var buf [64]byte
-		req.Header.SetBytesV("X-Forwarded-For", client.AppendTo(buf[:0]))
-		req.Header.SetBytesV("X-Real-Ip", client.AppendTo(buf[:0]))
-		req.Header.SetBytesV("Forwarded", appendForwarded(buf[:0], client))
+		req.Header.SetBytesV("X-Forwarded-For", c.AppendTo(buf[:0]))
+		req.Header.SetBytesV("X-Real-Ip", c.AppendTo(buf[:0]))
+		req.Header.SetBytesV("Forwarded", appendForwarded(buf[:0], c))
 	}
 	if call.newBody {
 		req.SetBodyRaw(call.body)
 	}
-	if len(req.Body()) > 0 && !methodHasBody(ctx.Method()) {
+	if len(req.Body()) > 0 && !hasBody(ctx) {
 		// An app may ignore a GET's body and read it as the next request:
 		// this connection must not carry another one.
 		req.SetConnectionClose()
@@ -139,16 +146,6 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, target []byte, cal
 	// buffer comes back to the pool: no copy.
 	*buf = ctx.Response.SwapBody(*buf)[:0]
 	return ""
-}
-
-// methodHasBody reports whether a body is part of the method's meaning.
-// Servers may ignore the body of a GET, HEAD, OPTIONS or DELETE.
-func methodHasBody(m []byte) bool {
-	switch string(m) {
-	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodOptions, fasthttp.MethodDelete:
-		return false
-	}
-	return true
 }
 
 // readBody appends exactly n bytes of a fixed-length upstream body to dst.

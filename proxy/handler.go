@@ -188,7 +188,8 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			label, code = labelInvalidHTTP, CodeBadPath
 			break
 		}
-		code = h.limits.admit(ctx, h.clientAddr(ctx), start)
+		out := outbound{target: target, client: h.clientAddr(ctx)}
+		code = h.limits.admit(ctx, out.client, start)
 		switch string(path) {
 		case "/public-encryption-key":
 			label = "public_key"
@@ -204,7 +205,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			r := h.routes.match(path)
 			label = r.label
 			if code == "" {
-				code = h.proxy(ctx, r, target, now, start)
+				code = h.proxy(ctx, r, out, now, start)
 			}
 		}
 	}

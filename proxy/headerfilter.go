@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"iter"
 
 	"github.com/valyala/fasthttp"
@@ -144,61 +145,28 @@ func dropRequestHeader(k []byte, call *upstreamCall, conn *connTokens) bool {
 	return false
 }
 
-// maxStripped bounds the headers one request can have removed in place;
-// past it the rest are removed in another pass.
-const maxStripped = 32
-
 // stripRequestHeaders removes from the validator's request, in place, every
-// header that must not reach the app.
+// header that must not reach the app. The names are gathered first, each
+// copied behind its length into a pooled buffer (deleting while iterating
+// would skip some, and deleting moves header storage), then deleted.
 func stripRequestHeaders(req *fasthttp.Request, call *upstreamCall) {
 	var conn connTokens
 	conn.read(req.Header.All())
-	for {
-		// Names are gathered first: deleting while iterating would skip
-		// some. They are copied, since deleting moves header storage.
-		var names [maxStripped][]byte
-		var scratch [1024]byte
-		n, used, more := 0, 0, false
-		for k := range req.Header.All() {
-			if !dropRequestHeader(k, call, &conn) {
-				continue
-			}
-			if n == maxStripped || used+len(k) > len(scratch) {
-				more = true
-				break
-			}
-			names[n] = append(scratch[used:used], k...)
-			used += len(k)
-			n++
-		}
-		for _, k := range names[:n] {
-			req.Header.DelBytes(k)
-		}
-		if !more || n == 0 {
-			if more {
-				// A single name longer than the scratch space.
-				stripLong(req, call, &conn)
-			}
-			return
+	buf := getBuf()
+	defer putBuf(buf)
+	names := (*buf)[:0]
+	for k := range req.Header.All() {
+		if dropRequestHeader(k, call, &conn) {
+			names = binary.AppendUvarint(names, uint64(len(k)))
+			names = append(names, k...)
 		}
 	}
-}
-
-// stripLong removes headers whose names are too long to gather on the
-// stack, one at a time.
-func stripLong(req *fasthttp.Request, call *upstreamCall, conn *connTokens) {
-	for {
-		var name []byte
-		for k := range req.Header.All() {
-			if dropRequestHeader(k, call, conn) {
-				name = append([]byte(nil), k...)
-				break
-			}
-		}
-		if name == nil {
-			return
-		}
-		req.Header.DelBytes(name)
+	*buf = names
+	for len(names) > 0 {
+		n, w := binary.Uvarint(names)
+		names = names[w:]
+		req.Header.DelBytes(names[:n])
+		names = names[n:]
 	}
 }
 

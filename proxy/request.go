@@ -23,12 +23,12 @@ var emptySHA256 = func() []byte {
 }()
 
 // proxy applies route r to a request for an upstream path.
-func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, target []byte, now, real time.Time) Code {
+func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, out outbound, now, real time.Time) Code {
 	switch r.Mode {
 	case ModeDeny:
 		return CodeNotFound
 	case ModePublic:
-		return h.forward(ctx, r, target, upstreamCall{body: ctx.Request.Body(), keepType: true})
+		return h.forward(ctx, r, out, upstreamCall{body: ctx.Request.Body(), keepType: true})
 	}
 	var fh fiberHeaders
 	readFiberHeaders(&ctx.Request, &fh)
@@ -39,12 +39,14 @@ func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, target []byte, now, 
 		return CodeMissingHeader
 	}
 	if r.Mode == ModeSigned {
-		return h.signed(ctx, r, &fh, target, now, real)
+		return h.signed(ctx, r, &fh, out, now, real)
 	}
-	return h.encrypted(ctx, r, &fh, target, now, real)
+	return h.encrypted(ctx, r, &fh, out, now, real)
 }
 
-// hasBody reports whether the method carries a body to decrypt.
+// hasBody reports whether a body is part of the request method's meaning:
+// one to decrypt or check. Servers may ignore the body of a GET, HEAD,
+// OPTIONS or DELETE.
 func hasBody(ctx *fasthttp.RequestCtx) bool {
 	return !ctx.IsGet() && !ctx.IsHead() && !ctx.IsOptions() && !ctx.IsDelete()
 }
@@ -53,7 +55,7 @@ func hasBody(ctx *fasthttp.RequestCtx) bool {
 // key uuid, a Fernet body under that key, fresh token and inner nonce. The
 // header nonce and the inner nonce are recorded together, once both are
 // known good: one operation (one round trip for a shared guard).
-func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, target []byte, now, real time.Time) Code {
+func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, out outbound, now, real time.Time) Code {
 	if len(fh.uuid) == 0 {
 		return CodeMissingHeader
 	}
@@ -97,7 +99,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 			call.key = entry.Key
 		}
 		call.body = ctx.Request.Body()
-		return h.forward(ctx, r, target, call)
+		return h.forward(ctx, r, out, call)
 	}
 	buf := getBuf()
 	defer putBuf(buf)
@@ -125,7 +127,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	}
 	call.body, call.newBody = plain, true
 	call.keepType = false
-	return h.forward(ctx, r, target, call)
+	return h.forward(ctx, r, out, call)
 }
 
 // open decrypts a request body and enforces what Fiber's server does not:
@@ -194,7 +196,7 @@ func (h *Handler) noKey(lookupErr error) (*keystore.Entry, []byte, []byte, int64
 
 // signed handles Fiber 2.x's light mode: the signature covers the SHA-256
 // of the raw body; a GET (2.4) signs "{nonce}:{miner}" alone.
-func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, target []byte, now, real time.Time) Code {
+func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, out outbound, now, real time.Time) Code {
 	body := ctx.Request.Body()
 	var code Code
 	var c caller
@@ -209,5 +211,5 @@ func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, t
 	if code != "" {
 		return code
 	}
-	return h.forward(ctx, r, target, upstreamCall{caller: c, body: body, keepType: true})
+	return h.forward(ctx, r, out, upstreamCall{caller: c, body: body, keepType: true})
 }
