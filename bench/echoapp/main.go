@@ -11,12 +11,9 @@ package main
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
+	"github.com/fibergate/fibergate/bench/internal/floor"
 	"github.com/valyala/fasthttp"
 )
 
@@ -29,31 +26,7 @@ func main() {
 	}
 }
 
-func run(listen string) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	srv := &fasthttp.Server{
-		Handler:            echo,
-		Name:               "echoapp",
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        120 * time.Second,
-		MaxRequestBodySize: 16 << 20,
-		// As fibergate's (its limits.max_header): a 4 KiB body and its
-		// headers arrive in one read.
-		ReadBufferSize: 16 << 10,
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sig
-		srv.Shutdown()
-	}()
-	fmt.Printf("echoapp listening on %s\n", ln.Addr())
-	return srv.Serve(ln)
-}
+func run(listen string) error { return floor.Run("echoapp", listen, echo, "") }
 
 // echo answers with the request's body.
 func echo(ctx *fasthttp.RequestCtx) {

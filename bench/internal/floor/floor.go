@@ -1,8 +1,9 @@
 // Package floor is what the benchmark's floor proxies (bench/plainproxy,
 // bench/minproxy) share: their flags, their client to the app and their
 // server, set up as fibergate's are, so that the floors differ from each
-// other and from fibergate only in what they do per request. It is a
-// measurement tool, not part of fibergate.
+// other and from fibergate only in what they do per request. The echo app
+// behind them runs its server the same way. It is a measurement tool, not
+// part of fibergate.
 package floor
 
 import (
@@ -63,7 +64,14 @@ func (s *Settings) Client() (*fasthttp.HostClient, *sigcheck.Check, error) {
 // Serve runs handler on s.Listen until SIGINT or SIGTERM, with the limits
 // fibergate's server has.
 func Serve(name string, s *Settings, handler fasthttp.RequestHandler) error {
-	ln, err := net.Listen("tcp", s.Listen)
+	return Run(name, s.Listen, handler, fmt.Sprintf(", forwarding to %s (verify %v)", s.Upstream, s.Verify))
+}
+
+// Run serves handler on listen until SIGINT or SIGTERM with the limits
+// fibergate's server has; every server of the benchmark (the floors and
+// the echo app behind them) runs this way. note ends the line it prints.
+func Run(name, listen string, handler fasthttp.RequestHandler, note string) error {
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
@@ -84,7 +92,7 @@ func Serve(name string, s *Settings, handler fasthttp.RequestHandler) error {
 		<-sig
 		srv.Shutdown()
 	}()
-	fmt.Printf("%s listening on %s, forwarding to %s (verify %v)\n", name, ln.Addr(), s.Upstream, s.Verify)
+	fmt.Printf("%s listening on %s%s\n", name, ln.Addr(), note)
 	return srv.Serve(ln)
 }
 
