@@ -80,6 +80,8 @@ type Registry struct {
 	stampAt  time.Time // when stamp was taken
 	hash     [32]byte  // content hash of the last attempted read
 	hashGood bool      // whether that content loaded
+	fileErr  error     // why the last read failed; nil after a good one
+	failedAt time.Time // when reads began to fail
 }
 
 // fileStamp is what a stat tells about the nodes file.
@@ -298,6 +300,22 @@ func (r *Registry) readLocked(force bool) (readResult, error) {
 	// stampAt is compared with file times, which come from the real clock,
 	// so it is taken from the real clock too, never from Options.Now.
 	r.stamp, r.stampAt = r.statLocked(), time.Now()
+	res, err := r.loadLocked(force)
+	switch {
+	case res == sameBad:
+		// Still the content that failed: the error stands.
+	case err == nil:
+		r.fileErr = nil
+	case r.fileErr == nil:
+		r.fileErr, r.failedAt = err, r.stampAt
+	default:
+		r.fileErr = err
+	}
+	return res, err
+}
+
+// loadLocked is readLocked's read and parse. r.mu must be held.
+func (r *Registry) loadLocked(force bool) (readResult, error) {
 	data, err := readNodesFile(r.path)
 	if err != nil {
 		// Forget the content, so the file coming back is read and reported
@@ -323,6 +341,15 @@ func (r *Registry) readLocked(force bool) (readResult, error) {
 	r.publish()
 	r.lastRefresh.Store(r.now().UnixNano())
 	return loaded, nil
+}
+
+// NodesFileError returns why the nodes file could not be loaded, and since
+// when, while its reads fail (the last good list stays in use); nil when
+// the last read was good or there is no nodes file.
+func (r *Registry) NodesFileError() (error, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fileErr, r.failedAt
 }
 
 // report logs the outcome of a nodes file read and passes it to OnReload.
