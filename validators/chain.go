@@ -380,9 +380,7 @@ func (r *Registry) loadChainCache() (loaded bool) {
 	if err == nil {
 		var data []byte
 		if data, err = readNodesFile(path); err == nil {
-			if vals, err = parseNodes(data, SourceChain); err == nil {
-				err = checkCacheMatches(data, cs.opts.NetUID, cs.opts.Rule)
-			}
+			vals, err = parseNodes(data, SourceChain, cacheMatches(cs.opts.NetUID, cs.opts.Rule))
 		}
 	}
 	if err != nil {
@@ -398,26 +396,20 @@ func (r *Registry) loadChainCache() (loaded bool) {
 	return true
 }
 
-// checkCacheMatches checks that a cache file was written for netuid and
-// rule: every node names netuid, and carries alpha_stake exactly when the
-// rule is Fiber 2.5's.
-func checkCacheMatches(data []byte, netuid uint16, rule chain.StakeRule) error {
-	var nodes map[string]struct {
-		NetUID     *int             `json:"netuid"`
-		AlphaStake *json.RawMessage `json:"alpha_stake"`
-	}
-	if err := json.Unmarshal(data, &nodes); err != nil {
-		return fmt.Errorf("want Fiber's object of nodes: %w", err)
-	}
-	for hk, n := range nodes {
-		if n.NetUID == nil || *n.NetUID != int(netuid) {
-			return fmt.Errorf("node %s is not of netuid %d", hk, netuid)
+// cacheMatches returns the check that a cache file was written for netuid
+// and rule: every node names netuid, and carries alpha_stake exactly when
+// the rule is Fiber 2.5's.
+func cacheMatches(netuid uint16, rule chain.StakeRule) func(nodeEntry) error {
+	return func(e nodeEntry) error {
+		var n int
+		if e.NetUID == nil || json.Unmarshal(e.NetUID, &n) != nil || n != int(netuid) {
+			return fmt.Errorf("not of netuid %d", netuid)
 		}
-		if (n.AlphaStake != nil) != (rule == chain.StakeFiber25) {
+		if (e.AlphaStake != nil) != (rule == chain.StakeFiber25) {
 			return fmt.Errorf("written under another stake rule than %s", rule)
 		}
+		return nil
 	}
-	return nil
 }
 
 // cacheTempInfix follows ".<cache file name>" in the name of the temporary

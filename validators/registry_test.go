@@ -312,6 +312,7 @@ func TestParseNodes(t *testing.T) {
 		{"null entry", `[null]`, 0, "entry [0]: want an object"},
 		{"entry not object", `{"` + a + `": 5}`, 0, "want an object"},
 		{"duplicate key", `[{"hotkey": "` + a + `", "stake": 1}, {"hotkey": "` + aOther + `", "stake": 2}]`, 0, "entry [1]: the same key as entry [0]"},
+		{"too many entries", "[" + strings.Repeat("{},", maxNodes) + "{}]", 0, "more than the 65536"},
 		{"duplicate object key", `{"` + a + `": {"hotkey": "` + a + `", "stake": 1}, "` + a + `": {"hotkey": "` + a + `", "stake": 2}}`, 0, "the same key as"},
 	}
 	for _, tc := range cases {
