@@ -33,7 +33,8 @@ type memoryGuard struct {
 	log    *slog.Logger
 	m      *metrics.Metrics // set once the metrics exist
 	warn   *throttledWarn
-	reason string // why the floor is where it is, for the log and /readyz
+	reason string // why the floor is where it is, for the log
+	lost   bool   // the last run's nonces are lost: it did not stop cleanly
 	saved  bool   // save ran
 }
 
@@ -64,21 +65,22 @@ func openMemoryGuard(cfg *config.Config, key *fernet.Key, log *slog.Logger) (*me
 		// Nothing tells how far the last run went: refuse one window
 		// beyond this start, the furthest a nonce can be stamped ahead.
 		opts.Floor = start + int64(cfg.NonceWindow)
-		mg.reason = "its saved state is unreadable (" + err.Error() + ")"
+		mg.reason, mg.lost = "its saved state is unreadable ("+err.Error()+")", true
 	case st == nil:
 		mg.reason = "no saved state (a first start, or " + mg.path + " was removed)"
 	case !st.Full:
 		opts.Floor = max(start, st.Horizon, st.Floor)
-		mg.reason = "the last run did not stop cleanly"
+		mg.reason, mg.lost = "the last run did not stop cleanly", true
+	default:
+		opts.Floor = 0 // the state restores the floor
 	}
 	mg.Guard = nonce.NewGuard(opts)
 	if st != nil && st.Full {
 		if err := mg.Restore(st, start); err != nil {
 			opts.Floor = max(start, st.Horizon, st.Floor)
 			mg.Guard = nonce.NewGuard(opts)
-			mg.reason = "its saved state does not fit (" + err.Error() + ")"
+			mg.reason, mg.lost = "its saved state does not fit ("+err.Error()+")", true
 		} else {
-			mg.reason = ""
 			log.Info("replay guard restored", "path", mg.path, "nonces", mg.Len())
 		}
 		if err := os.Remove(mg.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -92,11 +94,14 @@ func openMemoryGuard(cfg *config.Config, key *fernet.Key, log *slog.Logger) (*me
 // exist and before anything is served.
 func (mg *memoryGuard) start(m *metrics.Metrics) {
 	mg.m = m
-	if mg.reason != "" {
-		floor := time.Unix(0, mg.Floor())
+	switch floor := time.Unix(0, mg.Floor()); {
+	case mg.lost:
 		m.NonceGuardLost()
-		mg.log.Warn("replay guard starts without the last run's nonces: nonces stamped before its floor are refused (503 nonce_unverifiable)",
-			"why", mg.reason, "floor", floor.UTC().Format(time.RFC3339Nano), "for", time.Until(floor).Round(time.Millisecond).String())
+		mg.log.Warn("replay guard starts without the last run's nonces: nonces stamped before its floor are refused (503 nonce_unverifiable) and fibergate is not ready until then",
+			"why", mg.reason, "floor", floor.UTC().Format(time.RFC3339Nano), "for", max(time.Until(floor), 0).Round(time.Millisecond).String())
+	case mg.reason != "":
+		mg.log.Info("replay guard starts empty: nonces stamped before this start are refused (503 nonce_unverifiable)",
+			"why", mg.reason, "floor", floor.UTC().Format(time.RFC3339Nano))
 	}
 	mg.KeepHorizon(time.Now().UnixNano())
 }
