@@ -72,12 +72,13 @@ type Options struct {
 	Sync Sync
 	// OnError, if set, receives every failed Redis call. It must not block.
 	OnError func(err error)
-	// OnLost, if set, is told each time this replica finds that Redis lost
-	// the nonces (the floor key gone: a FLUSHALL or FLUSHDB, a restart
-	// without persistence, eviction) and the new floor (unix ns). The key
-	// store's cache should be emptied then: its keys are gone too. It
-	// must not block.
-	OnLost func(floor int64)
+	// OnLost, if set, is told once each time this replica learns that
+	// Redis lost the nonces (a FLUSHALL or FLUSHDB, a restart without
+	// persistence, eviction), whether it found the floor key gone or saw
+	// the floor another replica set: found says which. floor is the new
+	// floor (unix ns). The key store's cache should be emptied then: the
+	// keys are gone too. It must not block.
+	OnLost func(floor int64, found bool)
 	// RecoveryHold is how long every nonce is refused after a loss is
 	// found, while every replica raises the new floor past the nonces it
 	// knows were accepted. Default DefaultRecoveryHold.
@@ -140,7 +141,10 @@ type Guard struct {
 	sync       Sync
 	genKey     string
 	onError    func(error)
-	onLost     func(int64)
+	onLost     func(int64, bool)
+	// lostAt is when OnLost was last told (unix ns): the floor moving
+	// again during one loss's hold is the same loss.
+	lostAt atomic.Int64
 	live       liveCount
 
 	// floor is the floor last read from Redis (unix ns); 0 until then,
@@ -420,17 +424,31 @@ func (g *Guard) see(ctx context.Context, floor, horizon any, hold, now int64) er
 	}
 	old := g.floor.Load()
 	fns := f * int64(time.Millisecond)
-	if g.floorRead.Swap(true) && fns == old {
+	first := !g.floorRead.Swap(true)
+	if !first && fns == old {
 		return nil
 	}
-	if fns > old {
+	if !first && fns > old {
 		// The floor moved: a replica found the nonces lost.
+		g.lost(fns, false, now)
 		if latest := ms(g.latest.Load()) + 1; latest > f {
 			return g.raiseFloor(ctx, latest, now)
 		}
 	}
 	storeMax(&g.floor, fns)
 	return nil
+}
+
+// lost tells OnLost of a loss, once per loss: moves of the floor within
+// a few holds of the last report are the same loss.
+func (g *Guard) lost(floor int64, found bool, now int64) {
+	last := g.lostAt.Load()
+	if (last != 0 && now-last < 5*g.hold) || !g.lostAt.CompareAndSwap(last, now) {
+		return
+	}
+	if g.onLost != nil {
+		g.onLost(floor, found)
+	}
 }
 
 // raiseFloor runs floorScript with at (ms) and records the floor it
@@ -453,9 +471,7 @@ func (g *Guard) raiseFloor(ctx context.Context, at, now int64) error {
 	g.floorRead.Store(true)
 	if res[1] == int64(1) {
 		g.holdUntil.Store(now + g.hold)
-		if g.onLost != nil {
-			g.onLost(fns)
-		}
+		g.lost(fns, true, now)
 	}
 	return nil
 }

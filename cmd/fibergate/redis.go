@@ -123,12 +123,12 @@ func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error
 			b.m.BackendError(opNonce)
 			warn.warn("redis call failed", "op", opNonce, "err", err)
 		},
-		OnLost: func(floor int64) {
+		OnLost: func(floor int64, found bool) {
 			// The keys went with the nonces: drop the cached ones too.
 			store.Forget()
 			b.m.NonceGuardLost()
 			log.Warn("redis lost the nonces (a FLUSHALL or FLUSHDB, a restart without persistence, or eviction): nonces stamped before the new floor are refused (503 nonce_unverifiable), and keys must be exchanged again",
-				"floor", time.Unix(0, floor).UTC().Format(time.RFC3339Nano), "hold", replay.DefaultRecoveryHold.String())
+				"floor", time.Unix(0, floor).UTC().Format(time.RFC3339Nano), "hold", replay.DefaultRecoveryHold.String(), "found_here", found)
 		},
 	})
 	if err != nil {
@@ -214,6 +214,10 @@ func (b *redisBackend) check(ctx context.Context) error {
 	if err := b.guard.Check(ctx, now.UnixNano()); err != nil {
 		b.m.BackendError(opPing)
 		return fmt.Errorf("redis %s cannot record a nonce: %w", b.addr, err)
+	}
+	if b.evicts.Load() != 0 {
+		// Not known to be safe: read it again, so a fix shows at once.
+		b.checkEviction(ctx)
 	}
 	if p := b.eviction.Load(); p != nil && b.evicts.Load() == 1 {
 		return *p
