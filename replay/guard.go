@@ -145,7 +145,7 @@ type Guard struct {
 	// lostAt is when OnLost was last told (unix ns): the floor moving
 	// again during one loss's hold is the same loss.
 	lostAt atomic.Int64
-	live       liveCount
+	live   liveCount
 
 	// floor is the floor last read from Redis (unix ns); 0 until then,
 	// when floorRead is set.
