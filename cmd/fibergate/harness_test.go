@@ -123,8 +123,20 @@ type process struct {
 // startFibergate starts the binary with args in dir with env.
 func startFibergate(t *testing.T, dir string, env []string, args ...string) *process {
 	t.Helper()
+	return startWrapped(t, dir, env, nil, args...)
+}
+
+// startWrapped starts the binary as startFibergate does, through the
+// command wrap (e.g. a shell that lowers a limit and execs it) when set:
+// wrap is run with the binary and args appended.
+func startWrapped(t *testing.T, dir string, env []string, wrap []string, args ...string) *process {
+	t.Helper()
 	p := &process{done: make(chan struct{})}
-	p.cmd = exec.Command(fibergateBin, args...)
+	if len(wrap) > 0 {
+		p.cmd = exec.Command(wrap[0], append(append(wrap[1:], fibergateBin), args...)...)
+	} else {
+		p.cmd = exec.Command(fibergateBin, args...)
+	}
 	p.cmd.Dir = dir
 	p.cmd.Env = env
 	p.cmd.Stdout = &p.stdout
