@@ -192,3 +192,49 @@ func TestSignals(t *testing.T) {
 		}
 	}
 }
+
+// TestReadinessAndLeftovers: /readyz says not ready while fibergate would
+// refuse every validator (no one at min_stake), and ready with a warning
+// while the nodes file no longer loads (its last good list is served);
+// temporary files an interrupted save left are removed at start.
+func TestReadinessAndLeftovers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	app := httptest.NewServer(demoapp.Handler())
+	t.Cleanup(app.Close)
+	nodes := filepath.Join(dir, "nodes.json")
+	writeNodes(t, nodes, 0)
+	snap := filepath.Join(dir, "keys.snapshot")
+	leftovers := []string{filepath.Join(dir, ".keys.snapshot.tmp-1234"), filepath.Join(dir, ".keys.snapshot.replay.tmp-5678")}
+	for _, l := range leftovers {
+		if err := os.WriteFile(l, []byte("half a save"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig{upstreamURL: app.URL, nodesFile: nodes, nodesPoll: "100ms", persistFile: snap}.write(t, dir)
+	env := testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	p := startFibergate(t, dir, env, "serve", "--config", cfg)
+	_, admin := p.waitUp(t)
+	for _, l := range leftovers {
+		if _, err := os.Stat(l); !os.IsNotExist(err) {
+			t.Errorf("%s: %v, want it removed at start", l, err)
+		}
+	}
+
+	status, body := httpGet(t, "http://"+admin+"/readyz")
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "no validator has validators.min_stake (1000)") {
+		t.Errorf("/readyz with every stake 0: got %d %q, want 503 saying no one has min_stake", status, body)
+	}
+	writeNodes(t, nodes, 5000)
+	waitFor(t, 10*time.Second, "/readyz once a validator has the stake", func() bool {
+		st, _ := httpGet(t, "http://"+admin+"/readyz")
+		return st == http.StatusOK
+	})
+	if err := os.Remove(nodes); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "/readyz to warn of the nodes file", func() bool {
+		st, body := httpGet(t, "http://"+admin+"/readyz")
+		return st == http.StatusOK && strings.Contains(body, "the nodes file does not load")
+	})
+}
