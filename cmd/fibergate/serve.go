@@ -231,7 +231,8 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		go shared.watch(bg)
 	} else {
 		go store.Run(bg, time.Minute)
-		go guard.Run(bg, 5*time.Second)
+		// Every 2 s: the horizon stays DefaultHorizonLead (5 s) ahead.
+		go guard.Run(bg, 2*time.Second)
 	}
 	go vals.Run(bg)
 	if persister != nil {

@@ -27,8 +27,9 @@ const (
 	// DefaultHorizonLead is how far ahead of the clock Options.Horizon
 	// keeps the horizon: a restart after a crash refuses the nonces
 	// stamped before the last horizon recorded, about this long after the
-	// crash for validators whose clocks are right.
-	DefaultHorizonLead = 10 * time.Second
+	// crash for validators whose clocks are right. Run's tick must be well
+	// under it (serve ticks every 2 s).
+	DefaultHorizonLead = 5 * time.Second
 )
 
 // maxShards bounds Options.Shards; more would only waste memory.
@@ -97,7 +98,7 @@ type Options struct {
 	// on it: the guard accepts no nonce stamped after the last horizon it
 	// handed to Horizon, raising it first (to the nonce's time plus
 	// HorizonLead) when one comes. Run raises it to the clock plus
-	// HorizonLead at every tick, so only a nonce stamped that far ahead of
+	// HorizonLead at every tick, so only a nonce stamped about that far ahead of
 	// the clock waits for a raise. After a crash, the last horizon recorded
 	// bounds the timestamps of every nonce the guard accepted, and is the
 	// next guard's Floor. Horizon is called with no lock of a shard held,
