@@ -74,9 +74,11 @@ type Options struct {
 	OnError func(err error)
 	// OnLost, if set, is told once each time this replica learns that
 	// Redis lost the nonces (a FLUSHALL or FLUSHDB, a restart without
-	// persistence, eviction), whether it found the floor key gone or saw
-	// the floor another replica set: found says which. floor is the new
-	// floor (unix ns). The key store's cache should be emptied then: the
+	// persistence, eviction), whether it found the floor it knew gone or
+	// saw the floor another replica set: found says which. floor is the
+	// new floor (unix ns). A floor missing at a replica's first read (a
+	// new Redis, or one emptied while no replica ran) is set the same way
+	// but not reported. The key store's cache should be emptied then: the
 	// keys are gone too. It must not block.
 	OnLost func(floor int64, found bool)
 	// RecoveryHold is how long every nonce is refused after a loss is
@@ -439,11 +441,15 @@ func (g *Guard) see(ctx context.Context, floor, horizon any, hold, now int64) er
 	return nil
 }
 
-// lost tells OnLost of a loss, once per loss: moves of the floor within
-// a few holds of the last report are the same loss.
+// lost tells OnLost of a loss, once per loss: a floor found missing is
+// always a loss; moves of the floor seen within two holds of the last
+// report are the raises that follow one.
 func (g *Guard) lost(floor int64, found bool, now int64) {
 	last := g.lostAt.Load()
-	if (last != 0 && now-last < 5*g.hold) || !g.lostAt.CompareAndSwap(last, now) {
+	if !found && last != 0 && now-last < 2*g.hold {
+		return
+	}
+	if !g.lostAt.CompareAndSwap(last, now) && !found {
 		return
 	}
 	if g.onLost != nil {
@@ -468,10 +474,15 @@ func (g *Guard) raiseFloor(ctx context.Context, at, now int64) error {
 	}
 	fns := f * int64(time.Millisecond)
 	storeMax(&g.floor, fns)
-	g.floorRead.Store(true)
+	knew := g.floorRead.Swap(true)
 	if res[1] == int64(1) {
 		g.holdUntil.Store(now + g.hold)
-		g.lost(fns, true, now)
+		// A replica that never read a floor cannot tell a new Redis from
+		// one emptied before it started: it sets the floor and the hold
+		// all the same, but only a floor it knew and found gone is a loss.
+		if knew {
+			g.lost(fns, true, now)
+		}
 	}
 	return nil
 }

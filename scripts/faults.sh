@@ -9,10 +9,12 @@
 # after a restart is the end-to-end tests' job: cmd/fibergate.)
 #   scripts/faults.sh
 #   RATE=200 scripts/faults.sh
-# Phases: signals (SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE); a clean restart
-# (SIGTERM, then start again); kill -9 and start again; the open files
-# limit cut to 256 (prlimit; it stays so to the end) under a flood of 600
-# idle connections.
+# Phases, memory backend: signals (SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE); a
+# clean restart (SIGTERM, then start again); kill -9 and start again; the
+# open files limit cut to 256 (prlimit; it stays so to the end) under a
+# flood of 600 idle connections. Then with keystore.backend redis (a
+# redis-server of its own on 127.0.0.1:16379): FLUSHALL; a restart
+# without persistence; an evicting policy for 35 s; out of memory for 10 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${RATE:-100}
@@ -114,5 +116,61 @@ report fds
 curl -s http://127.0.0.1:19100/metrics | grep -E '^fibergate_listener_accept_errors_total|^fibergate_nonce_guard_(lost|saves)_total'
 
 kill -TERM "$pid"; wait "$pid" || true
-echo "== fibergate's warnings and errors"
-grep -vE 'msg="request"' "$work/serve.err" | cut -c1-240 | tail -30
+grep -vE 'msg="request"' "$work/serve.err" | cut -c1-240 | tail -8 >"$work/memory.log"
+: >"$work/serve.err"
+
+echo
+echo "== keystore.backend redis: a redis-server of its own, no persistence"
+redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no --daemonize no --loglevel warning >"$work/redis.log" 2>&1 &
+redis=$!
+rcli() { redis-cli -p 16379 "$@"; }
+for _ in $(seq 100); do rcli ping >/dev/null 2>&1 && break; sleep 0.05; done
+cat >"$work/config.yaml" <<YAML
+listen: "127.0.0.1:18080"
+admin_listen: "127.0.0.1:19100"
+upstream: {url: "http://127.0.0.1:19000"}
+miner: {hotkey: "$miner"}
+validators: {min_stake: 1000, nodes_file: "$work/nodes.json"}
+keystore: {backend: redis, redis: {addr: "127.0.0.1:16379"}}
+shutdown_grace: 5s
+log: {level: warn}
+YAML
+start; ready >/dev/null
+
+echo "== FLUSHALL (the keys go with the nonces: this load generator does not exchange again)"
+load flush 20
+sleep 5
+rcli flushall >/dev/null
+report flush
+
+echo "== redis restarted without persistence"
+load restart 20
+sleep 5
+kill "$redis"; wait "$redis" 2>/dev/null || true
+redis-server --port 16379 --bind 127.0.0.1 --save "" --appendonly no --daemonize no --loglevel warning >>"$work/redis.log" 2>&1 &
+redis=$!
+report restart
+
+echo "== maxmemory-policy allkeys-lru under maxmemory 256mb for 35 s, then noeviction"
+load evicting 50
+sleep 5
+rcli config set maxmemory 256mb >/dev/null; rcli config set maxmemory-policy allkeys-lru >/dev/null
+sleep 35
+rcli config set maxmemory-policy noeviction >/dev/null
+report evicting
+
+echo "== out of memory (noeviction, maxmemory below what Redis holds) for 10 s"
+load oom 30
+sleep 5
+for i in $(seq 64); do rcli set "junk:$i" "$(head -c 65536 /dev/zero | tr '\0' x)" >/dev/null; done
+rcli config set maxmemory 2mb >/dev/null
+sleep 10
+rcli config set maxmemory 0 >/dev/null
+report oom
+curl -s http://127.0.0.1:19100/metrics | grep -E '^fibergate_nonce_guard_lost_total|^fibergate_keystore_redis_evicting|^fibergate_keystore_backend_errors_total' | grep -v ' 0$'
+
+kill -TERM "$pid"; wait "$pid" || true
+kill "$redis" 2>/dev/null || true
+echo "== fibergate's warnings and errors (memory backend, then redis)"
+cat "$work/memory.log"
+grep -vE 'msg="request"' "$work/serve.err" | cut -c1-240 | tail -12

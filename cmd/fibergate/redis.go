@@ -34,7 +34,7 @@ var backendOps = []string{keystore.OpGet, keystore.OpPut, keystore.OpDelete, key
 
 // evictionCheckEvery is how often Redis's eviction settings are read
 // again: an operator may change them on a running Redis.
-const evictionCheckEvery = 30 * time.Second
+const evictionCheckEvery = 5 * time.Second
 
 // backendLogEvery spaces out the warnings of a failing backend: every
 // failure is counted, but an outage must not write a line per request.
