@@ -4,12 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // A hex result of several read pieces comes back whole and decoded, over
@@ -87,5 +95,81 @@ func TestReadAnswer(t *testing.T) {
 	}
 	if _, err := readAnswer(bytes.NewReader(data[:10]), 20, 100); err == nil {
 		t.Error("an answer shorter than its Content-Length was taken")
+	}
+}
+
+// A large hex answer costs the client about its size (a Content-Length
+// known), or twice it (an answer of unknown length, put together once from
+// its pieces): not the copies of the answer, its result, the result as a
+// string and its decoded bytes. (SOAK.md has the process's peak memory with
+// answers at the 64 MiB cap.)
+func TestLargeAnswerMemory(t *testing.T) {
+	const size = 8 << 20 // decoded bytes; the answer holds twice that in hex
+	text := []byte(`"0x` + strings.Repeat("ab", size) + `"`)
+	// The node writes the answer from its parts, so what is measured is
+	// what the client allocates.
+	writeAnswer := func(w io.Writer, body []byte) {
+		var req request
+		json.Unmarshal(body, &req)
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":`, req.ID)
+		w.Write(text)
+		io.WriteString(w, "}")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			body, _ := io.ReadAll(r.Body)
+			var req request
+			json.Unmarshal(body, &req)
+			w.Header().Set("Content-Length", strconv.Itoa(len(`{"jsonrpc":"2.0","id":,"result":}`)+len(req.ID)+len(text)))
+			writeAnswer(w, body)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			_, body, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			mw, err := c.Writer(r.Context(), websocket.MessageText)
+			if err != nil {
+				return
+			}
+			writeAnswer(mw, body)
+			mw.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name, url string
+		times     float64 // of the answer's size
+	}{
+		{"http, with Content-Length", srv.URL, 1.15},
+		{"websocket", "ws" + strings.TrimPrefix(srv.URL, "http"), 2.3},
+	} {
+		c := dial(t, tc.url, Options{})
+		// A first call warms the connection; the second is measured.
+		for range 2 {
+			var got HexBytes
+			var a, b runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&a)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := c.Call(ctx, "state_call", &got)
+			cancel()
+			runtime.ReadMemStats(&b)
+			if err != nil || len(got) != size {
+				t.Fatalf("%s: got %d bytes, %v", tc.name, len(got), err)
+			}
+			alloc := b.TotalAlloc - a.TotalAlloc
+			limit := uint64(tc.times * float64(len(text)))
+			t.Logf("%s: a %d-byte answer, %.1f MB allocated (%.2f times)", tc.name, len(text), float64(alloc)/1e6, float64(alloc)/float64(len(text)))
+			if alloc > limit {
+				t.Errorf("%s: %d bytes allocated for a %d-byte answer, want at most %d", tc.name, alloc, len(text), limit)
+			}
+		}
 	}
 }
