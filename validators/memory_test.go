@@ -27,7 +27,7 @@ func allocated(f func()) uint64 {
 // one of many fat entries, and one with a single huge field. (SOAK.md has
 // the process's peak memory with files at the 64 MiB cap.)
 func TestLargeNodesFileMemory(t *testing.T) {
-	const size = 16 << 20
+	const size = 8 << 20
 	dir := t.TempDir()
 	var many strings.Builder
 	many.WriteString("{")

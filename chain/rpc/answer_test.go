@@ -104,7 +104,7 @@ func TestReadAnswer(t *testing.T) {
 // string and its decoded bytes. (SOAK.md has the process's peak memory with
 // answers at the 64 MiB cap.)
 func TestLargeAnswerMemory(t *testing.T) {
-	const size = 8 << 20 // decoded bytes; the answer holds twice that in hex
+	const size = 4 << 20 // decoded bytes; the answer holds twice that in hex
 	text := []byte(`"0x` + strings.Repeat("ab", size) + `"`)
 	// The node writes the answer from its parts, so what is measured is
 	// what the client allocates.
