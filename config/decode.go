@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -22,17 +21,9 @@ const maxFileSize = 1 << 20
 // Load reads the YAML file at path and parses it as Parse does, naming the
 // file in every problem. env is the process environment in os.Environ form.
 func Load(path string, env []string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading config %q: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("reading config %q: larger than %s", path, Size(maxFileSize))
+		return nil, err
 	}
 	return Parse(data, path, env)
 }
