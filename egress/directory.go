@@ -98,7 +98,8 @@ type Directory struct {
 	static []Miner
 	file   []Miner
 	chain  []Miner
-	chainN atomic.Int64 // reads of the chain that succeeded, for Ready
+	chainN atomic.Int64 // reads of the chain that succeeded, for ChainRead
+	fileFI os.FileInfo  // the nodes file as last read; watchFile's alone after NewDirectory
 }
 
 type dirSnapshot struct {
@@ -125,6 +126,7 @@ func NewDirectory(opts DirectoryOptions) (*Directory, error) {
 	}
 	d.loaded(SourceStatic, len(d.static), nil)
 	if opts.NodesFile != "" {
+		d.fileFI, _ = os.Stat(opts.NodesFile) // before the read: a change after it is seen
 		ms, err := readNodes(opts.NodesFile)
 		if err != nil {
 			return nil, fmt.Errorf("miners.nodes_file %s: %w", opts.NodesFile, err)
@@ -258,10 +260,7 @@ func (d *Directory) runChain(ctx context.Context) {
 // changes.
 func (d *Directory) watchFile(ctx context.Context) {
 	path := d.opts.NodesFile
-	var last os.FileInfo
-	if fi, err := os.Stat(path); err == nil {
-		last = fi
-	}
+	last := d.fileFI
 	t := time.NewTicker(d.opts.Poll)
 	defer t.Stop()
 	for {

@@ -91,13 +91,16 @@ type keyEntry struct {
 	expires time.Time
 }
 
-// Start starts a Miner on 127.0.0.1 with a fresh RSA key.
-func Start(opts Options) (*Miner, error) {
+// Start starts a Miner on a free port of 127.0.0.1 with a fresh RSA key.
+func Start(opts Options) (*Miner, error) { return StartOn("127.0.0.1:0", opts) }
+
+// StartOn starts a Miner listening on addr.
+func StartOn(addr string, opts Options) (*Miner, error) {
 	m := &Miner{opts: opts}
 	if err := m.reset(); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
