@@ -245,7 +245,9 @@ func TestTimeouts(t *testing.T) {
 	stall := make(chan struct{})
 	t.Cleanup(func() { close(stall) })
 	r := newRig(t, rigOptions{
-		egress: func(o *Options) { o.Timeouts = Timeouts{FirstByte: 300 * time.Millisecond, Idle: 300 * time.Millisecond} },
+		egress: func(o *Options) {
+			o.Timeouts = Timeouts{FirstByte: 300 * time.Millisecond, Idle: 300 * time.Millisecond}
+		},
 		miner: func(o *fibertest.Options) {
 			o.Handler = func(w http.ResponseWriter, req *http.Request, plain []byte, key *fernet.Key) {
 				if req.URL.Path == "/slow" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/client"
+	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/valyala/fasthttp"
@@ -501,7 +502,11 @@ func (h *Handler) send(ctx *fasthttp.RequestCtx, c *call, m *minerState, up *ups
 				stale = sess
 				continue
 			}
-			h.relayWhole(ctx, c, resp, body, nil)
+			var key *fernet.Key
+			if encryptedAnswer(resp) {
+				key = sess.key
+			}
+			h.relayWhole(ctx, c, resp, body, key)
 			fasthttp.ReleaseResponse(resp)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/fibergate/fibergate/client"
@@ -191,8 +192,8 @@ func (h *Handler) exchangeKey(m *minerState, up *upstream, deadline time.Time) (
 	if err != nil {
 		return nil, nil, err
 	}
-	if st := resp.StatusCode(); st < 200 || st > 299 {
-		return nil, h.refusalOf(resp, body), nil
+	if ref, err := h.refusalOf(resp, body); ref != nil || err != nil {
+		return nil, ref, err
 	}
 	pub, err := client.ParsePublicKey(body)
 	if err != nil {
@@ -229,8 +230,8 @@ func (h *Handler) exchangeKey(m *minerState, up *upstream, deadline time.Time) (
 	if err != nil {
 		return nil, nil, err
 	}
-	if st := resp.StatusCode(); st < 200 || st > 299 {
-		return nil, h.refusalOf(resp, body), nil
+	if ref, err := h.refusalOf(resp, body); ref != nil || err != nil {
+		return nil, ref, err
 	}
 	return &session{
 		key:     key,
@@ -241,15 +242,24 @@ func (h *Handler) exchangeKey(m *minerState, up *upstream, deadline time.Time) (
 	}, nil, nil
 }
 
-// refusalOf keeps what the caller needs of a refusal: status, type,
-// Retry-After and body (copied: resp is released).
-func (h *Handler) refusalOf(resp *fasthttp.Response, body []byte) *refusal {
+// refusalOf returns, for an answer that is not a success, the refusal to
+// relay (a 4xx or 5xx: status, type, Retry-After and body, copied as resp
+// is released), or an error for any other status (no usable answer). It
+// returns nil, nil for a 2xx.
+func (h *Handler) refusalOf(resp *fasthttp.Response, body []byte) (*refusal, error) {
+	st := resp.StatusCode()
+	switch {
+	case st >= 200 && st <= 299:
+		return nil, nil
+	case st < 400 || st > 599:
+		return nil, answerError("the key exchange got status " + strconv.Itoa(st))
+	}
 	return &refusal{
 		status:      resp.StatusCode(),
 		contentType: append([]byte(nil), resp.Header.ContentType()...),
 		retryAfter:  append([]byte(nil), resp.Header.Peek("Retry-After")...),
 		body:        append([]byte(nil), body...),
-	}
+	}, nil
 }
 
 // prepareOwn resets req for a request of egress's own to the miner.

@@ -102,9 +102,9 @@ func isStream(resp *fasthttp.Response) bool {
 // encrypted). It owns resp.
 func (h *Handler) relay(ctx *fasthttp.RequestCtx, c *call, resp *fasthttp.Response, sess *session) {
 	status := resp.StatusCode()
-	if status < 200 {
+	if status < 200 || status > 599 {
 		// fasthttp reads past interim answers; what is left is a 101
-		// nobody asked for.
+		// nobody asked for, or no HTTP status at all.
 		fasthttp.ReleaseResponse(resp)
 		h.fail(ctx, c, CodeMinerBadAnswer, "", 0)
 		return
@@ -124,8 +124,6 @@ func (h *Handler) relay(ctx *fasthttp.RequestCtx, c *call, resp *fasthttp.Respon
 		fasthttp.ReleaseResponse(resp)
 		return
 	}
-	copyAnswerHeaders(&ctx.Response, resp, key != nil)
-	c.result = resultOf(status)
 	s := relayPool.Get().(*streamRelay)
 	*s = streamRelay{h: h, c: *c, resp: resp, src: resp.BodyStream(), key: key, maxLine: h.opts.Limits.MaxStreamLine,
 		line: s.line[:0], out: s.out[:0], br: s.br}
@@ -136,6 +134,24 @@ func (h *Handler) relay(ctx *fasthttp.RequestCtx, c *call, resp *fasthttp.Respon
 			s.br.Reset(s.src)
 		}
 	}
+	// The first piece is read before anything is answered: a miner that
+	// breaks off before its body begins gets egress's error, not a 200
+	// that ends at once (fasthttp would not even send the headers).
+	if !s.fill() && s.err != io.EOF {
+		code := CodeMinerUnreachable
+		switch {
+		case s.result == streamBadLine, s.result == streamLongLine:
+			code = CodeMinerBadAnswer
+		case s.timedOut:
+			code = CodeMinerTimeout
+		}
+		s.c = call{}
+		s.Close()
+		h.fail(ctx, c, code, "", 0)
+		return
+	}
+	copyAnswerHeaders(&ctx.Response, resp, key != nil)
+	c.result = resultOf(status)
 	// The stream owns the slots and buffers from here; the handler's call
 	// gives them up.
 	c.streaming = true
@@ -193,9 +209,10 @@ type streamRelay struct {
 	line    []byte
 	out     []byte
 	off     int
-	err     error
-	result  string
-	maxLine int
+	err      error
+	result   string
+	timedOut bool
+	maxLine  int
 }
 
 var relayPool = sync.Pool{New: func() any { return new(streamRelay) }}
@@ -211,43 +228,62 @@ func (s *streamRelay) Read(p []byte) (n int, err error) {
 			n, err = 0, s.err
 		}
 	}()
-	if s.err != nil && s.off == len(s.out) {
+	if s.off == len(s.out) && !s.fill() {
 		return 0, s.err
 	}
-	if s.key == nil {
-		return s.readPlain(p)
-	}
-	return s.readLines(p)
+	n = copy(p, s.out[s.off:])
+	s.off += n
+	return n, nil
 }
 
-func (s *streamRelay) readPlain(p []byte) (int, error) {
-	n, err := s.src.Read(p)
+// fill reads the next piece of the answer into s.out: the bytes as they
+// came (plain), or the next line's plaintext and "\n" (encrypted). It
+// reports whether there is one; when not, s.err says why.
+func (s *streamRelay) fill() bool {
+	if s.err != nil {
+		return false
+	}
+	s.out, s.off = s.out[:0], 0
+	if s.key == nil {
+		return s.fillPlain()
+	}
+	return s.fillLine()
+}
+
+func (s *streamRelay) fillPlain() bool {
+	if cap(s.out) < 32<<10 {
+		s.out = make([]byte, 0, 32<<10)
+	}
+	n, err := s.src.Read(s.out[:cap(s.out)])
+	s.out = s.out[:n]
+	s.ended(err)
+	return n > 0
+}
+
+// ended records how a read from the miner ended, if it did.
+func (s *streamRelay) ended(err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF):
 		s.end(io.EOF, streamComplete)
 	default:
+		s.timedOut = isTimeout(err)
 		s.end(errStreamCut, streamMinerErr)
 	}
-	if n > 0 {
-		return n, nil // an error comes with the next Read
-	}
-	return 0, s.err
 }
 
-func (s *streamRelay) readLines(p []byte) (int, error) {
-	for s.off == len(s.out) {
+func (s *streamRelay) fillLine() bool {
+	for len(s.out) == 0 {
 		if s.err != nil {
-			return 0, s.err
+			return false
 		}
-		s.out, s.off = s.out[:0], 0
 		chunk, err := s.br.ReadSlice('\n')
 		if err == nil {
 			chunk = chunk[:len(chunk)-1]
 		}
 		if len(s.line)+len(chunk) > s.maxLine {
 			s.end(errLongLine, streamLongLine)
-			return 0, s.err
+			return false
 		}
 		switch {
 		case err == nil:
@@ -257,7 +293,7 @@ func (s *streamRelay) readLines(p []byte) (int, error) {
 				line = s.line
 			}
 			if !s.open(line) {
-				return 0, s.err
+				return false
 			}
 			s.line = s.line[:0]
 		case errors.Is(err, bufio.ErrBufferFull):
@@ -265,17 +301,15 @@ func (s *streamRelay) readLines(p []byte) (int, error) {
 		case errors.Is(err, io.EOF):
 			s.line = append(s.line, chunk...)
 			if len(bytes.TrimSpace(s.line)) > 0 && !s.open(s.line) {
-				return 0, s.err
+				return false
 			}
-			s.end(io.EOF, streamComplete)
+			s.ended(err)
 		default:
 			// Cut off: a partial line is never passed on.
-			s.end(errStreamCut, streamMinerErr)
+			s.ended(err)
 		}
 	}
-	n := copy(p, s.out[s.off:])
-	s.off += n
-	return n, nil
+	return true
 }
 
 // open appends line's plaintext and "\n" to the output.
