@@ -200,15 +200,15 @@ var (
 // empty line stays empty). It owns resp and the call's slots, and gives
 // them back on Close.
 type streamRelay struct {
-	h       *Handler
-	c       call
-	resp    *fasthttp.Response
-	src     io.Reader
-	key     *fernet.Key
-	br      *bufio.Reader
-	line    []byte
-	out     []byte
-	off     int
+	h        *Handler
+	c        call
+	resp     *fasthttp.Response
+	src      io.Reader
+	key      *fernet.Key
+	br       *bufio.Reader
+	line     []byte
+	out      []byte
+	off      int
 	err      error
 	result   string
 	timedOut bool
