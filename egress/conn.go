@@ -1,10 +1,12 @@
 package egress
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -14,16 +16,42 @@ import (
 // one read deadline for a whole answer; this conn takes over after the
 // headers, and hands back to fasthttp the next time it sets a deadline (for
 // the next request on the connection).
+//
+// It also checks, before a pooled connection carries another request, that
+// the miner has not closed it (a miner that restarted closes them all) and
+// sent nothing unasked; such a connection is dropped with errStaleConn
+// before anything is written, the pool's other idle connections with it,
+// and the request goes on a fresh one.
 type timedConn struct {
 	net.Conn
-	reg  *connRegistry
-	key  connKey
-	idle atomic.Int64 // ns; 0: fasthttp's deadline rules
-	end  atomic.Int64 // unix ns: the request's total deadline
-	once sync.Once
+	reg     *connRegistry
+	key     connKey
+	idle    atomic.Int64 // ns; 0: fasthttp's deadline rules
+	end     atomic.Int64 // unix ns: the request's total deadline
+	once    sync.Once
+	raw     syscall.RawConn // nil: no checks (TLS reads ahead)
+	used    atomic.Bool     // read from since the last write
+	peek    peeker
+	onStale func() // drops the pool's idle connections
+}
+
+// errStaleConn marks a pooled connection found closed (or holding stray
+// bytes) before a request was written on it.
+var errStaleConn = errors.New("egress: pooled connection to the miner was closed")
+
+func (c *timedConn) Write(p []byte) (int, error) {
+	if c.raw != nil && c.used.Swap(false) && c.peek.pending(c.raw) {
+		c.Conn.Close()
+		if c.onStale != nil {
+			c.onStale()
+		}
+		return 0, errStaleConn
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *timedConn) Read(p []byte) (int, error) {
+	c.used.Store(true)
 	if idle := c.idle.Load(); idle > 0 {
 		d := time.Now().Add(time.Duration(idle))
 		if end := time.Unix(0, c.end.Load()); end.Before(d) {
@@ -87,13 +115,21 @@ func keyOf(l, r net.Addr) (connKey, bool) {
 	return connKey{la.AddrPort(), ra.AddrPort()}, true
 }
 
-// wrap registers c and returns it as a timedConn.
-func (r *connRegistry) wrap(c net.Conn) net.Conn {
+// wrap registers c and returns it as a timedConn; check says whether
+// pooled reuse is checked (not under TLS), and onStale is called when a
+// stale connection is found.
+func (r *connRegistry) wrap(c net.Conn, check bool, onStale func()) net.Conn {
 	k, ok := keyOf(c.LocalAddr(), c.RemoteAddr())
 	if !ok {
 		return c
 	}
-	tc := &timedConn{Conn: c, reg: r, key: k}
+	tc := &timedConn{Conn: c, reg: r, key: k, onStale: onStale}
+	if sc, ok := c.(syscall.Conn); ok && check {
+		if raw, err := sc.SyscallConn(); err == nil {
+			tc.raw = raw
+			tc.peek.fn = tc.peek.recv
+		}
+	}
 	s := &r.shards[r.shard(tc.key)]
 	s.mu.Lock()
 	s.m[tc.key] = tc

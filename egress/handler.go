@@ -365,7 +365,8 @@ func (h *Handler) upstreamFor(m *minerState, addr string, isTLS bool) *upstream 
 // per-miner bound admits, and a key exchange beside them.
 func (h *Handler) newHostClient(addr string, isTLS bool) *fasthttp.HostClient {
 	connect := h.opts.Timeouts.Connect
-	hc := &fasthttp.HostClient{
+	var hc *fasthttp.HostClient
+	hc = &fasthttp.HostClient{
 		Addr:                          addr,
 		IsTLS:                         isTLS,
 		MaxConns:                      h.opts.Limits.MaxInFlightPerMiner + 4,
@@ -377,7 +378,7 @@ func (h *Handler) newHostClient(addr string, isTLS bool) *fasthttp.HostClient {
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
-		MaxIdemponentCallAttempts:     2,
+		MaxIdemponentCallAttempts:     maxAttempts,
 		RetryIfErr:                    retryStale,
 		Dial: func(a string) (net.Conn, error) {
 			d := net.Dialer{Timeout: connect}
@@ -385,7 +386,7 @@ func (h *Handler) newHostClient(addr string, isTLS bool) *fasthttp.HostClient {
 			if err != nil {
 				return nil, err
 			}
-			return h.conns.wrap(c), nil
+			return h.conns.wrap(c, !isTLS, func() { hc.CloseIdleConnections() }), nil
 		},
 	}
 	if isTLS {

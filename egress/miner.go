@@ -105,13 +105,21 @@ func transportCode(err error) Code {
 	return CodeMinerBadAnswer
 }
 
-// retryStale says which failed requests fasthttp sends again: only one
-// whose pooled connection turned out closed before any byte of an answer
-// (the miner closed an idle connection; uvicorn does after 5 s). The same
-// signed request may then go twice, which is safe: a server that did read
-// the first refuses the second as a replayed nonce, and one that did not
-// read it never saw it.
+// maxAttempts bounds how often fasthttp sends one request (see
+// retryStale).
+const maxAttempts = 3
+
+// retryStale says which failed requests fasthttp sends again: one whose
+// pooled connection was found closed before anything was written
+// (errStaleConn), and, once, one whose connection closed before any byte
+// of an answer (the miner closed it as the request went out; uvicorn
+// closes idle connections after 5 s). The same signed request may then go
+// twice, which is safe: a server that did read the first refuses the
+// second as a replayed nonce, and one that did not never saw it.
 func retryStale(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if errors.Is(err, errStaleConn) {
+		return false, true
+	}
 	return false, attempts < 2 && (errors.Is(err, fasthttp.ErrConnectionClosed) || err == io.EOF)
 }
 
