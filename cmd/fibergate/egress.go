@@ -295,4 +295,3 @@ func egressAdmin(reg *prometheus.Registry, dir *egress.Directory, explicit bool)
 	})
 	return mux
 }
-
