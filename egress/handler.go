@@ -3,7 +3,6 @@ package egress
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -215,7 +214,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx, c *call, start time.Time) {
 		// before any exchange, so a bad body costs the miner nothing.
 		c.plain = getBuf()
 		var rnd [client.NonceSuffixLen]byte
-		if _, err := io.ReadFull(h.rand(), rnd[:]); err != nil {
+		if err := h.fill(rnd[:]); err != nil {
 			h.fail(ctx, c, CodeInternal, "", 0)
 			return
 		}
@@ -522,7 +521,7 @@ func (h *Handler) send(ctx *fasthttp.RequestCtx, c *call, m *minerState, up *ups
 // over the body's hash (a GET over the nonce and miner alone).
 func (h *Handler) sign(req *fasthttp.Request, c *call, m *minerState, sess *session, get, again bool) Code {
 	var rnd [2*client.NonceSuffixLen + 16]byte
-	if _, err := io.ReadFull(h.rand(), rnd[:]); err != nil {
+	if err := h.fill(rnd[:]); err != nil {
 		return CodeInternal
 	}
 	now := h.opts.Now()

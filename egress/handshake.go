@@ -288,3 +288,18 @@ func (h *Handler) rand() io.Reader {
 	}
 	return rand.Reader
 }
+
+// fill fills b with random bytes. Without Options.Rand it calls
+// crypto/rand.Read, which keeps b off the heap (a Read through the
+// io.Reader interface would move it there, an allocation per request).
+func (h *Handler) fill(b []byte) error {
+	if h.opts.Rand == nil {
+		rand.Read(b)
+		return nil
+	}
+	// Through a copy, so b itself never escapes (tests give a Rand).
+	bb := make([]byte, len(b))
+	_, err := io.ReadFull(h.opts.Rand, bb)
+	copy(b, bb)
+	return err
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/fibergate/fibergate/client"
@@ -45,31 +46,53 @@ var errTooLarge = errors.New("egress: the miner's answer is over limits.max_resp
 
 // readAll reads a whole answer body of at most limit bytes.
 func readAll(resp *fasthttp.Response, limit int) ([]byte, error) {
+	return readBody(resp, limit, nil)
+}
+
+// readBody appends a whole answer body of at most limit bytes to dst. A
+// fixed-length body is read to its exact end (only then does fasthttp put
+// the connection back in its pool); any other to the stream's end.
+func readBody(resp *fasthttp.Response, limit int, dst []byte) ([]byte, error) {
 	st := resp.BodyStream()
 	if st == nil {
-		if b := resp.Body(); len(b) > limit {
-			return nil, errTooLarge
+		b := resp.Body()
+		if len(b) > limit {
+			return dst, errTooLarge
 		}
-		return resp.Body(), nil
+		return append(dst, b...), nil
 	}
 	n := resp.Header.ContentLength()
 	if n > limit {
-		return nil, errTooLarge
+		return dst, errTooLarge
 	}
-	var buf bytes.Buffer
-	if n > 0 {
-		buf.Grow(n)
+	if n >= 0 {
+		start := len(dst)
+		dst = slices.Grow(dst, n)[:start+n]
+		if _, err := io.ReadFull(st, dst[start:]); err != nil {
+			return dst[:start], err
+		}
+		var end [1]byte
+		if m, err := st.Read(end[:]); m != 0 || err != io.EOF {
+			return dst[:start], io.ErrUnexpectedEOF
+		}
+		return dst, nil
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(st, int64(limit)+1)); err != nil {
-		return nil, err
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, 4096)
+		}
+		m, err := st.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+m]
+		if len(dst) > limit {
+			return dst, errTooLarge
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
 	}
-	if buf.Len() > limit {
-		return nil, errTooLarge
-	}
-	if n >= 0 && buf.Len() != n {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return buf.Bytes(), nil
 }
 
 // answerCode maps an error of reading an answer to its code.
@@ -114,7 +137,10 @@ func (h *Handler) relay(ctx *fasthttp.RequestCtx, c *call, resp *fasthttp.Respon
 		key = sess.key
 	}
 	if status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || resp.BodyStream() == nil || !isStream(resp) {
-		body, err := readAll(resp, h.opts.Limits.MaxResponse)
+		buf := getBuf()
+		defer putBuf(buf)
+		body, err := readBody(resp, h.opts.Limits.MaxResponse, (*buf)[:0])
+		*buf = body[:0]
 		if err != nil {
 			fasthttp.ReleaseResponse(resp)
 			h.fail(ctx, c, answerCode(err), "", 0)
