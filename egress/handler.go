@@ -127,6 +127,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			}
 			c.release()
 		}
+		if c.result == "" {
+			c.result = string(CodeInternal) // a path that forgot to say: bounded all the same
+		}
 		h.m.Request(c.mode.String(), c.result, time.Since(start))
 	}()
 	h.serve(ctx, &c, start)

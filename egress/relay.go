@@ -66,10 +66,21 @@ func readBody(resp *fasthttp.Response, limit int, dst []byte) ([]byte, error) {
 		return dst, errTooLarge
 	}
 	if n >= 0 {
+		// Grown as the bytes arrive, not to the length the miner claims:
+		// a miner that announces 10 MiB and sends nothing costs nothing.
 		start := len(dst)
-		dst = slices.Grow(dst, n)[:start+n]
-		if _, err := io.ReadFull(st, dst[start:]); err != nil {
-			return dst[:start], err
+		for len(dst)-start < n {
+			if len(dst) == cap(dst) {
+				dst = slices.Grow(dst, min(n-(len(dst)-start), 64<<10))
+			}
+			m, err := st.Read(dst[len(dst):min(cap(dst), start+n)])
+			dst = dst[:len(dst)+m]
+			if err != nil && len(dst)-start < n {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return dst[:start], err
+			}
 		}
 		var end [1]byte
 		if m, err := st.Read(end[:]); m != 0 || err != io.EOF {
