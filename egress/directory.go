@@ -205,7 +205,7 @@ func (d *Directory) RefreshChain(ctx context.Context) error {
 		timeout = 30 * time.Second
 	}
 	fctx, cancel := context.WithTimeout(ctx, timeout)
-	snap, err := c.Fetcher.Fetch(fctx)
+	snap, err := fetchSafely(fctx, c)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -226,6 +226,17 @@ func (d *Directory) RefreshChain(ctx context.Context) error {
 	d.loaded(SourceChain, len(ms), nil)
 	d.log.Info("chain miner list refreshed", "block", snap.Block, "miners", len(ms))
 	return nil
+}
+
+// fetchSafely reads the chain; a panic in decoding an answer (a bug) is a
+// failed read, not the end of the process.
+func fetchSafely(ctx context.Context, c *ChainSource) (snap *chain.Snapshot, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			snap, err = nil, fmt.Errorf("%w: reading the chain panicked: %v", chain.ErrBadAnswer, v)
+		}
+	}()
+	return c.Fetcher.Fetch(ctx)
 }
 
 // ChainRead reports whether the chain, when it is a source, has been read
@@ -290,7 +301,12 @@ func (d *Directory) watchFile(ctx context.Context) {
 }
 
 // readNodes reads a Fiber nodes.json into miners.
-func readNodes(path string) ([]Miner, error) {
+func readNodes(path string) (ms []Miner, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			ms, err = nil, fmt.Errorf("reading the nodes file panicked: %v", v)
+		}
+	}()
 	data, err := validators.ReadNodesFile(path)
 	if err != nil {
 		return nil, err
