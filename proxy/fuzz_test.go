@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
@@ -109,18 +110,42 @@ func itoa(n int64) string {
 }
 
 // FuzzRouteMatch checks matching never panics and agrees with a plain
-// reading of the patterns.
+// reading of the rule: ASCII case and one trailing "/" do not matter, ı ſ
+// and K count as i s and k, and "/p/*" covers "/p".
 func FuzzRouteMatch(f *testing.F) {
-	for _, s := range []string{"/", "/stream/", "/stream", "/a/b/c", "", "*", "/healthcheck"} {
+	for _, s := range []string{"/", "/stream/", "/stream", "/a/b/c", "", "*", "/healthcheck", "/HEALTHCHECK/", "/\u017ftream/x"} {
 		f.Add(s)
 	}
-	rs := []Route{{Path: "/healthcheck"}, {Path: "/stream/*"}, {Path: "/a/*"}}
+	rs := []Route{{Path: "/healthcheck"}, {Path: "/stream/*"}, {Path: "/a/*"}, {Path: "/Mixed/Case/*"}}
 	rt := newRouteTable(rs, Route{})
+	plain := func(s string) string {
+		s = strings.NewReplacer("\u0131", "i", "\u017f", "s", "\u212a", "k").Replace(s)
+		s = strings.Map(func(r rune) rune {
+			if 'A' <= r && r <= 'Z' {
+				return r + 'a' - 'A'
+			}
+			return r
+		}, s)
+		if len(s) > 1 {
+			s = strings.TrimSuffix(s, "/")
+		}
+		return s
+	}
 	f.Fuzz(func(t *testing.T, path string) {
+		if !utf8.ValidString(path) {
+			return // the canonical path is re-encoded; invalid UTF-8 never has ı ſ K
+		}
 		got := rt.match([]byte(path)).label
 		want := "default"
+		p := plain(path)
 		for _, r := range rs {
-			if p, ok := strings.CutSuffix(r.Path, "*"); ok && strings.HasPrefix(path, p) || r.Path == path {
+			if base, ok := strings.CutSuffix(r.Path, "/*"); ok {
+				base = plain(base)
+				if p == base || strings.HasPrefix(p, base+"/") {
+					want = r.Path
+					break
+				}
+			} else if p == plain(r.Path) {
 				want = r.Path
 				break
 			}
