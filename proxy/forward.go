@@ -57,7 +57,11 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call
 		began = time.Now()
 	}
 	sent := time.Since(began)
-	x, err := h.up.send(req, resp, began.Add(sent+h.opts.UpstreamTimeout), mayResend(req))
+	var caller *[32]byte
+	if call.caller.id != nil {
+		caller = &call.caller.id.pub
+	}
+	x, err := h.up.send(req, resp, caller, began.Add(sent+h.opts.UpstreamTimeout), mayResend(req))
 	h.opts.Metrics.Upstream(r.label, time.Since(began)-sent)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/client"
+	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/proxy"
 )
 
@@ -242,7 +243,7 @@ func TestBodiesTheAppIgnores(t *testing.T) {
 		fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		return r.Header.Get("Connection") != "close"
 	})
-	app.ignoreBodies = true
+	app.ignoreBody = func(*scriptedRequest) bool { return true }
 	g := modeGate(t, app)
 	smuggled := "GET /internal/admin HTTP/1.1\r\nHost: a\r\nX-Fiber-Validator-Hotkey: 5Forged\r\n\r\n"
 	for i := range 20 {
@@ -448,3 +449,49 @@ func TestEncryptedStreamFirstLine(t *testing.T) {
 func asClientError(err error, target **client.Error) bool {
 	return errors.As(err, target)
 }
+
+// TestIgnoredBodyStaysWithItsValidator: an app that answers without
+// reading a verified JSON body reads the leftover bytes as the start of the
+// next request on that connection and answers it with an error quoting
+// them, as Python's http.server does. That next request is always the same
+// validator's: another validator never receives the first one's body.
+func TestIgnoredBodyStaysWithItsValidator(t *testing.T) {
+	app := startScriptedApp(t, func(w *bufio.Writer, c net.Conn, r *scriptedRequest) bool {
+		if _, ok := knownMethods[r.Method]; !ok {
+			body := "Bad request syntax (" + r.Method + " " + r.Target + ")"
+			fmt.Fprintf(w, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			return false
+		}
+		body := "answer to " + r.Target
+		fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		return true
+	})
+	app.ignoreBody = func(r *scriptedRequest) bool { return strings.HasPrefix(r.Target, "/signed/ignore") }
+	otherSeed := mustSeed("0x0202020202020202020202020202020202020202020202020202020202020202")
+	alice := aliceKeypair(t)
+	other, err := sr25519.KeypairFromSeed(otherSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGate(t, gateOptions{upstream: app.URL, validators: stakeTable{alice.Public(): 5000, other.Public(): 5000},
+		routes: []proxy.Route{{Path: "/signed/*", Mode: proxy.ModeSigned}}})
+	post := func(kp *sr25519.Keypair, path, body string) (int, []byte) {
+		sum := sha256.Sum256([]byte(body))
+		h := signedHeaders(t, kp, freshNonce(g.Clock.Now()), g.Miner, hex.EncodeToString(sum[:]))
+		st, _, b := rawRequest(t, http.MethodPost, g.URL+path, h, []byte(body))
+		return st, b
+	}
+	for i := range 20 {
+		post(alice, fmt.Sprintf("/signed/ignore%d", i), fmt.Sprintf(`{"secret":"alice-%d"}`, i))
+		path := fmt.Sprintf("/signed/b%d", i)
+		st, b := post(other, path, `{"x":1}`)
+		if strings.Contains(string(b), "alice") {
+			t.Fatalf("request %d: another validator received %q", i, b)
+		}
+		if st != 200 || string(b) != "answer to "+path {
+			t.Fatalf("request %d: %d %q, want its own answer", i, st, b)
+		}
+	}
+}
+
+var knownMethods = map[string]struct{}{"GET": {}, "HEAD": {}, "POST": {}, "PUT": {}, "PATCH": {}, "DELETE": {}, "OPTIONS": {}}

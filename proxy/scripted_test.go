@@ -32,9 +32,10 @@ type scriptedApp struct {
 	answer func(w *bufio.Writer, c net.Conn, r *scriptedRequest) (keepOpen bool)
 	wg     sync.WaitGroup
 	conns  atomic.Int64 // connections accepted
-	// ignoreBodies leaves request bodies unread, as Python's http.server
-	// does when a handler ignores them: they are read as the next request.
-	ignoreBodies bool
+	// ignoreBody says which request bodies are left unread, as Python's
+	// http.server does when a handler ignores them: they are read as the
+	// start of the next request.
+	ignoreBody func(r *scriptedRequest) bool
 	// answerBeforeBody answers once the head is read, then reads the body
 	// slowly, as an app that does not wait for it.
 	answerBeforeBody bool
@@ -114,7 +115,7 @@ func (a *scriptedApp) serve(c net.Conn) {
 			a.mu.Unlock()
 			continue
 		}
-		if !a.ignoreBodies {
+		if a.ignoreBody == nil || !a.ignoreBody(r) {
 			if err := readScriptedBody(br, r); err != nil {
 				return
 			}

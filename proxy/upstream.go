@@ -52,13 +52,22 @@ type upstreamOptions struct {
 // place (exchange.finish). A connection is pooled again only when nothing
 // about the exchange that used it leaves a doubt: see reusable.
 //
+// A connection that has carried a request body is only used again for the
+// same validator. An app server that lets a handler answer without reading
+// the body (Python's http.server does) reads the leftover bytes as the
+// start of the next request on that connection, and may quote them in its
+// error answer; nobody outside the app can see that happen, so the next
+// request there is always the same validator's, never another's.
+//
 // It is safe for concurrent use; the pool's lock is held only to push or
 // pop a connection.
 type upstream struct {
 	o      upstreamOptions
 	mu     sync.Mutex
-	idle   []*upConn // most recently used last
-	open   int       // connections counted against MaxConns
+	shared idleStack              // connections that never carried a body
+	owned  map[[32]byte]idleStack // connections that carried a validator's body
+	idleN  int                    // idle connections in all
+	open   int                    // connections counted against MaxConns
 	closed bool
 	// cleaning is set while a goroutine closes idle connections that
 	// outlived IdleTimeout; it runs while any connection is idle.
@@ -73,7 +82,37 @@ func newUpstream(o upstreamOptions) *upstream {
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultUpstreamConns
 	}
-	return &upstream{o: o}
+	return &upstream{o: o, owned: make(map[[32]byte]idleStack)}
+}
+
+// idleStack holds idle connections, most recently pooled last.
+type idleStack []*upConn
+
+func (s *idleStack) push(c *upConn) { *s = append(*s, c) }
+
+func (s *idleStack) pop() *upConn {
+	n := len(*s)
+	if n == 0 {
+		return nil
+	}
+	c := (*s)[n-1]
+	(*s)[n-1] = nil
+	*s = (*s)[:n-1]
+	return c
+}
+
+// expire moves the connections idle since before cutoff (the oldest,
+// first in the stack) to dst.
+func (s *idleStack) expire(cutoff time.Time, dst []*upConn) []*upConn {
+	i := 0
+	for i < len(*s) && (*s)[i].idleAt.Before(cutoff) {
+		i++
+	}
+	dst = append(dst, (*s)[:i]...)
+	n := copy(*s, (*s)[i:])
+	clear((*s)[n:])
+	*s = (*s)[:n]
+	return dst
 }
 
 // upConn is one connection to the app, with what the current exchange has
@@ -86,6 +125,10 @@ type upConn struct {
 	bw     *bufio.Writer
 	idleAt time.Time // when it was last pooled
 	used   bool      // it has carried a whole exchange before
+	// owner is the validator whose request body the connection carried;
+	// it is used again only for that validator.
+	owner    [32]byte
+	hasOwner bool
 
 	// The current exchange.
 	writes  int   // Write calls so far
@@ -164,24 +207,50 @@ func (c *upConn) detachBuffers() {
 	}
 }
 
-// take returns a connection for one exchange: the most recently pooled one
-// that is neither expired nor stale (those found are closed on the way, as
-// many as there are), or a new one.
-func (u *upstream) take(now time.Time) (*upConn, error) {
+// take returns a connection for one exchange of the validator caller
+// (nil for a public request): the most recently pooled one that caller
+// may use and that is neither expired nor stale (those found are closed
+// on the way, as many as there are), or a new one.
+func (u *upstream) take(caller *[32]byte, now time.Time) (*upConn, error) {
 	for {
 		u.mu.Lock()
 		if u.closed {
 			u.mu.Unlock()
 			return nil, errUpstreamClosed
 		}
-		n := len(u.idle)
-		if n == 0 {
+		var c *upConn
+		if caller != nil {
+			// An emptied stack stays, its array ready for the next push;
+			// the cleaner deletes it.
+			if st, ok := u.owned[*caller]; ok {
+				c = st.pop()
+				u.owned[*caller] = st
+			}
+		}
+		if c == nil {
+			c = u.shared.pop()
+		}
+		var evict *upConn
+		if c == nil {
 			if u.open >= u.o.MaxConns {
-				u.mu.Unlock()
-				return nil, errNoFreeConns
+				// Every place is taken; one idle elsewhere makes room.
+				evict = u.oldestIdle()
+				if evict == nil {
+					u.mu.Unlock()
+					return nil, errNoFreeConns
+				}
+				u.open--
 			}
 			u.open++
-			u.mu.Unlock()
+		} else {
+			u.idleN--
+		}
+		u.mu.Unlock()
+		if evict != nil {
+			evict.detachBuffers()
+			evict.c.Close()
+		}
+		if c == nil {
 			c, err := u.dial()
 			if err != nil {
 				u.release()
@@ -189,10 +258,6 @@ func (u *upstream) take(now time.Time) (*upConn, error) {
 			}
 			return c, nil
 		}
-		c := u.idle[n-1]
-		u.idle[n-1] = nil
-		u.idle = u.idle[:n-1]
-		u.mu.Unlock()
 		if now.Sub(c.idleAt) >= u.o.IdleTimeout || c.stale() {
 			u.discard(c)
 			continue
@@ -201,6 +266,39 @@ func (u *upstream) take(now time.Time) (*upConn, error) {
 		c.attachBuffers()
 		return c, nil
 	}
+}
+
+// oldestIdle removes and returns the idle connection pooled longest ago,
+// or nil. u.mu must be held.
+func (u *upstream) oldestIdle() *upConn {
+	var from *idleStack
+	var key [32]byte
+	var owned bool
+	if len(u.shared) > 0 {
+		from = &u.shared
+	}
+	for k, st := range u.owned {
+		if len(st) > 0 && (from == nil || st[0].idleAt.Before((*from)[0].idleAt)) {
+			st := st
+			from, key, owned = &st, k, true
+		}
+	}
+	if from == nil {
+		return nil
+	}
+	c := (*from)[0]
+	rest := (*from)[1:]
+	if owned {
+		if len(rest) == 0 {
+			delete(u.owned, key)
+		} else {
+			u.owned[key] = rest
+		}
+	} else {
+		u.shared = rest
+	}
+	u.idleN--
+	return c
 }
 
 func (u *upstream) dial() (*upConn, error) {
@@ -235,7 +333,14 @@ func (u *upstream) pool(c *upConn, now time.Time) {
 		u.discard(c)
 		return
 	}
-	u.idle = append(u.idle, c)
+	if c.hasOwner {
+		st := u.owned[c.owner]
+		st.push(c)
+		u.owned[c.owner] = st
+	} else {
+		u.shared.push(c)
+	}
+	u.idleN++
 	startCleaner := !u.cleaning
 	u.cleaning = true
 	u.mu.Unlock()
@@ -268,18 +373,19 @@ func (u *upstream) clean() {
 	var expired []*upConn
 	for {
 		time.Sleep(tick)
-		now := time.Now()
+		cutoff := time.Now().Add(-u.o.IdleTimeout)
 		u.mu.Lock()
-		// The oldest are first: idle is kept in the order pooled.
-		i := 0
-		for i < len(u.idle) && now.Sub(u.idle[i].idleAt) >= u.o.IdleTimeout {
-			i++
+		expired = u.shared.expire(cutoff, expired[:0])
+		for k, st := range u.owned {
+			expired = st.expire(cutoff, expired)
+			if len(st) == 0 {
+				delete(u.owned, k)
+			} else {
+				u.owned[k] = st
+			}
 		}
-		expired = append(expired[:0], u.idle[:i]...)
-		n := copy(u.idle, u.idle[i:])
-		clear(u.idle[n:])
-		u.idle = u.idle[:n]
-		done := len(u.idle) == 0
+		u.idleN -= len(expired)
+		done := u.idleN == 0
 		if done {
 			u.cleaning = false
 		}
@@ -299,8 +405,11 @@ func (u *upstream) clean() {
 func (u *upstream) Close() {
 	u.mu.Lock()
 	u.closed = true
-	idle := u.idle
-	u.idle = nil
+	idle := append([]*upConn(nil), u.shared...)
+	for _, st := range u.owned {
+		idle = append(idle, st...)
+	}
+	u.shared, u.owned, u.idleN = nil, map[[32]byte]idleStack{}, 0
 	u.mu.Unlock()
 	for _, c := range idle {
 		u.discard(c)
@@ -322,19 +431,25 @@ type exchange struct {
 // skipping interim 1xx answers. deadline bounds the whole exchange,
 // answer body included.
 //
+// caller is the verified validator, nil for a public request; a request
+// with a body makes the connection that validator's.
+//
 // A request found to have a closed connection before any byte of it was
 // sent goes on another connection; that is not a resend. resend allows
 // one resend of a request the app may see twice (a bodiless GET, HEAD or
 // OPTIONS), only when a reused connection closed before any byte of an
 // answer, as Go's http.Transport does. A fresh connection that closes is
 // an error.
-func (u *upstream) send(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, resend bool) (exchange, error) {
+func (u *upstream) send(req *fasthttp.Request, resp *fasthttp.Response, caller *[32]byte, deadline time.Time, resend bool) (exchange, error) {
 	head := req.Header.IsHead()
 	resent := false
 	for tries := 0; ; tries++ {
-		c, err := u.take(time.Now())
+		c, err := u.take(caller, time.Now())
 		if err != nil {
 			return exchange{}, err
+		}
+		if caller != nil && len(req.Body()) > 0 {
+			c.owner, c.hasOwner = *caller, true
 		}
 		err = c.exchange(req, resp, head, deadline)
 		if err == nil {
