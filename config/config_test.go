@@ -83,7 +83,7 @@ func TestDefaults(t *testing.T) {
 	want := &Config{
 		Listen: "0.0.0.0:8080",
 		Upstream: Upstream{
-			URL: "http://127.0.0.1:9000", Timeout: 60 * time.Second, MaxConns: 512,
+			URL: "http://127.0.0.1:9000", Timeout: 60 * time.Second, MaxConns: 512, IdleTimeout: time.Second,
 		},
 		AdminListen: "127.0.0.1:9100",
 		Miner:       Miner{Hotkey: bob},

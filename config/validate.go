@@ -255,6 +255,7 @@ func (k *checker) upstream() {
 	}
 	k.positiveDuration("upstream.timeout", u.Timeout)
 	k.atLeastOne("upstream.max_conns", u.MaxConns)
+	k.positiveDuration("upstream.idle_timeout", u.IdleTimeout)
 }
 
 func validPort(s string) bool {
