@@ -34,7 +34,7 @@ const (
 	// another's requests.
 	daveSS58    = "5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy"
 	daveSeedHex = "0x868020ae0687dda7d57565093a69090211449845a7e11453612800b663307246"
-	aliceStake   = "5000"
+	aliceStake  = "5000"
 )
 
 // Bounds on every wait, generous for -race on a small busy machine; each
