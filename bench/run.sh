@@ -17,6 +17,8 @@
 #   (d) fibergate, encrypted requests, plain answers      bench run
 #   (e) fibergate, encrypted requests and answers         bench run --encrypted-response
 #   (f) fibergate, full handshakes only                   bench run --handshakes-only
+#   (p) another fibergate binary (BASELINE_BIN), plain    bench run
+#       answers, as (d): a before-and-after comparison in one run
 # (a) to (e), (g) and (i) at each size of SIZES (a JSON body padded to that many bytes;
 # the app gets the same body with a fresh "nonce" field in every case), (f)
 # once. Every target is started fresh for every run, with a fresh echo app
@@ -47,6 +49,8 @@
 #   RESULTS=<dir>    where every run's JSON goes (default a new /tmp/fibergate-bench.*),
 #                    kept: `go run ./bench/report -dir <dir>` prints the table again
 #   BASE_PORT=28900  ports BASE_PORT+1 to +5 on 127.0.0.1 must be free
+#   BASELINE_BIN=<path>  a fibergate binary built from another commit; adds (p)
+#                    to the round robin (with TARGETS, name p too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +59,8 @@ reps=${REPS:-3}
 concurrency=${CONCURRENCY:-64}
 sizes=${SIZES:-256 4096}
 use_wrk=${WRK:-0}
-only=${TARGETS:-a b c d e g i f h}
+baseline=${BASELINE_BIN:-}
+only=${TARGETS:-a b c d e g i f h${baseline:+ p}}
 base=${BASE_PORT:-28900}
 results=${RESULTS:-}
 miner=5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty # //Bob, a public dev key
@@ -296,6 +301,11 @@ measure() {
       # The master and its workers (which do the work).
       mapfile -t server < <(echo "$pid"; ps -o pid= --ppid "$pid" | tr -d ' ')
       ;;
+    p)
+      spawn "$baseline" serve --config "$work/fibergate.yaml"
+      pid=$spawned url=http://$fg_addr server=("$spawned")
+      wait_http "http://$admin_addr/readyz" 200 "$pid"
+      ;;
     d | e | f | h)
       spawn "$bin/fibergate" serve --config "$work/fibergate.yaml"
       pid=$spawned url=http://$fg_addr server=("$spawned")
@@ -304,7 +314,7 @@ measure() {
   esac
   case $target in
     a | b | c | g | i) args=(--plain --size "$size" --check-echo) ;;
-    d) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo) ;;
+    d | p) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo) ;;
     e) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo --encrypted-response) ;;
     f) args=(--miner "$miner" --validators "$validators" --handshakes-only) ;;
     h) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo --rate "$rate") ;;
@@ -385,8 +395,10 @@ for t in $only; do
   case $t in
     c) ((have_nginx)) && targets+=" c" || echo "== no nginx: (c) left out" ;;
     a | b | d | e | g | i) targets+=" $t" ;;
+    p) [[ -x $baseline ]] || die "TARGETS names p: set BASELINE_BIN to a fibergate binary"
+      targets+=" p" ;;
     f | h) ;;
-    *) die "TARGETS: unknown target $t (want a to g, i, h)" ;;
+    *) die "TARGETS: unknown target $t (want a to g, i, h, p)" ;;
   esac
 done
 targets=${targets# }
