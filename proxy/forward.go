@@ -71,6 +71,9 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call
 		h.log.Warn("upstream request failed", "route", r.label, "err", err)
 		return CodeUpstreamDown
 	}
+	// A panic while relaying is recovered by Serve; the exchange is then
+	// still held here and is closed rather than leaked.
+	defer x.abandon()
 	return h.relay(ctx, r, &x, call)
 }
 

@@ -495,3 +495,23 @@ func TestIgnoredBodyStaysWithItsValidator(t *testing.T) {
 }
 
 var knownMethods = map[string]struct{}{"GET": {}, "HEAD": {}, "POST": {}, "PUT": {}, "PATCH": {}, "DELETE": {}, "OPTIONS": {}}
+
+// TestPooledConnectionReusedAfterItsDeadline: a kept-alive connection idle
+// for less than upstream.idle_timeout carries the next request even when
+// the previous exchange's deadline (upstream.timeout) has passed.
+func TestPooledConnectionReusedAfterItsDeadline(t *testing.T) {
+	app := startScriptedApp(t, func(w *bufio.Writer, c net.Conn, r *scriptedRequest) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	g := startGate(t, gateOptions{upstream: app.URL, timeout: 200 * time.Millisecond, routes: []proxy.Route{{Path: "*", Mode: proxy.ModePublic}}})
+	for i := range 3 {
+		if st, _, b := rawRequest(t, http.MethodGet, g.URL+"/x", nil, nil); st != 200 || string(b) != "ok" {
+			t.Fatalf("request %d: %d %q", i, st, b)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if n := app.connections(); n != 1 {
+		t.Errorf("3 requests 300 ms apart used %d connections, want 1", n)
+	}
+}

@@ -211,7 +211,7 @@ func (c *upConn) detachBuffers() {
 // (nil for a public request): the most recently pooled one that caller
 // may use and that is neither expired nor stale (those found are closed
 // on the way, as many as there are), or a new one.
-func (u *upstream) take(caller *[32]byte, now time.Time) (*upConn, error) {
+func (u *upstream) take(caller *[32]byte, now, deadline time.Time) (*upConn, error) {
 	for {
 		u.mu.Lock()
 		if u.closed {
@@ -252,13 +252,21 @@ func (u *upstream) take(caller *[32]byte, now time.Time) (*upConn, error) {
 		}
 		if c == nil {
 			c, err := u.dial()
+			if err == nil {
+				err = c.c.SetDeadline(deadline)
+			}
 			if err != nil {
+				if c != nil {
+					c.c.Close()
+				}
 				u.release()
 				return nil, err
 			}
 			return c, nil
 		}
-		if now.Sub(c.idleAt) >= u.o.IdleTimeout || c.stale() {
+		// The deadline first: a peek past an earlier exchange's deadline
+		// would fail and call a good connection stale.
+		if now.Sub(c.idleAt) >= u.o.IdleTimeout || c.c.SetDeadline(deadline) != nil || c.stale() {
 			u.discard(c)
 			continue
 		}
@@ -444,14 +452,14 @@ func (u *upstream) send(req *fasthttp.Request, resp *fasthttp.Response, caller *
 	head := req.Header.IsHead()
 	resent := false
 	for tries := 0; ; tries++ {
-		c, err := u.take(caller, time.Now())
+		c, err := u.take(caller, time.Now(), deadline)
 		if err != nil {
 			return exchange{}, err
 		}
 		if caller != nil && len(req.Body()) > 0 {
 			c.owner, c.hasOwner = *caller, true
 		}
-		err = c.exchange(req, resp, head, deadline)
+		err = c.exchange(req, resp, head)
 		if err == nil {
 			u.lastOK.Store(time.Now().UnixNano())
 			return exchange{u: u, c: c, resp: resp, closeConn: req.Header.ConnectionClose()}, nil
@@ -471,11 +479,9 @@ func (u *upstream) send(req *fasthttp.Request, resp *fasthttp.Response, caller *
 	}
 }
 
-// exchange writes the request and reads the answer's head.
-func (c *upConn) exchange(req *fasthttp.Request, resp *fasthttp.Response, head bool, deadline time.Time) error {
-	if err := c.c.SetDeadline(deadline); err != nil {
-		return err
-	}
+// exchange writes the request and reads the answer's head, within the
+// deadline take set.
+func (c *upConn) exchange(req *fasthttp.Request, resp *fasthttp.Response, head bool) error {
 	if err := req.Write(c.bw); err != nil {
 		return err
 	}
@@ -541,5 +547,17 @@ func (x *exchange) finish(ended bool) {
 	} else {
 		x.u.discard(x.c)
 	}
+	*x = exchange{}
+}
+
+// abandon closes the connection of an exchange nobody finished (a panic
+// on the way), so its place is not lost. A finished or handed-off
+// exchange is zero, and abandon does nothing.
+func (x *exchange) abandon() {
+	if x.c == nil {
+		return
+	}
+	fasthttp.ReleaseResponse(x.resp)
+	x.u.discard(x.c)
 	*x = exchange{}
 }
