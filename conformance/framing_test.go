@@ -190,26 +190,34 @@ func TestIgnoredBodies(t *testing.T) {
 // second answer nobody asked for. The next request, sent at once, gets
 // its own answer, every time.
 func TestLateStrayAnswer(t *testing.T) {
-	for _, a := range apps {
-		if a.name != "httpserver" {
-			continue
-		}
-		t.Run(a.name, func(t *testing.T) {
-			addr := a.start(t)
-			fg := startFibergate(t, addr, fgOptions{})
-			for i := range 30 {
-				x := roundTrip(t, fg.addr, rawRequest("GET", "/v1/late-stray", nil, nil), "GET")
-				if x.err != nil || x.resp.StatusCode != http.StatusNoContent {
-					t.Fatalf("round %d: %s", i, x.describe())
-				}
-				q := fmt.Sprintf("round=%d", i)
-				y := roundTrip(t, fg.addr, rawRequest("GET", "/v1/echo?"+q, nil, nil), "GET")
-				if y.err != nil || y.resp.StatusCode != http.StatusOK || bytes.Contains(y.body, []byte("stray")) || decodeEcho(t, y.body).Query != q {
-					t.Fatalf("round %d: the next request got %s", i, y.describe())
-				}
+	onlyApp(t, "httpserver", func(t *testing.T, addr string, fg *fibergate) {
+		for i := range 30 {
+			x := roundTrip(t, fg.addr, rawRequest("GET", "/v1/late-stray", nil, nil), "GET")
+			if x.err != nil || x.resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("round %d: %s", i, x.describe())
 			}
-		})
+			q := fmt.Sprintf("round=%d", i)
+			y := roundTrip(t, fg.addr, rawRequest("GET", "/v1/echo?"+q, nil, nil), "GET")
+			if y.err != nil || y.resp.StatusCode != http.StatusOK || bytes.Contains(y.body, []byte("stray")) || decodeEcho(t, y.body).Query != q {
+				t.Fatalf("round %d: the next request got %s", i, y.describe())
+			}
+		}
+	})
+}
+
+// onlyApp runs fn as subtest name, with that app and a fibergate in front
+// of it.
+func onlyApp(t *testing.T, name string, fn func(t *testing.T, appAddr string, fg *fibergate)) {
+	for _, a := range apps {
+		if a.name == name {
+			t.Run(a.name, func(t *testing.T) {
+				addr := a.start(t)
+				fn(t, addr, startFibergate(t, addr, fgOptions{}))
+			})
+			return
+		}
 	}
+	t.Fatalf("no app %s", name)
 }
 
 // TestCaseInsensitiveApp: Node's app routes /internal/* as Express does,
@@ -217,29 +225,22 @@ func TestLateStrayAnswer(t *testing.T) {
 // /internal/* matches the same way, so no spelling reaches the app's
 // admin handler through it.
 func TestCaseInsensitiveApp(t *testing.T) {
-	for _, a := range apps {
-		if a.name != "node" {
-			continue
-		}
-		t.Run(a.name, func(t *testing.T) {
-			addr := a.start(t)
-			fg := startFibergate(t, addr, fgOptions{})
-			for _, p := range []string{"/internal/x", "/INTERNAL/x", "/Internal", "/internal", "/internal/", "/iNtErNaL/a/b", "/%49nternal/x", "/INTERNAL%2fx"} {
-				// Asked directly, the app serves its admin handler.
-				direct := roundTrip(t, addr, rawRequest("GET", p, nil, nil), "GET")
-				admin := direct.err == nil && direct.resp.StatusCode == 200 && bytes.Contains(direct.body, []byte(`"admin":true`))
-				if !admin {
-					t.Errorf("asked directly, the app does not route %s to admin: %s", p, direct.describe())
-				}
-				before := appCount(t, addr)
-				x := roundTrip(t, fg.addr, rawRequest("GET", p, nil, nil), "GET")
-				if x.err != nil || (x.resp.StatusCode != 404 && x.resp.StatusCode != 400) {
-					t.Errorf("GET %s through fibergate: %s, want 404 (or 400 bad_path)", p, x.describe())
-				}
-				if n := appCount(t, addr) - before; n != 0 {
-					t.Errorf("GET %s through fibergate reached the app", p)
-				}
+	onlyApp(t, "node", func(t *testing.T, addr string, fg *fibergate) {
+		for _, p := range []string{"/internal/x", "/INTERNAL/x", "/Internal", "/internal", "/internal/", "/iNtErNaL/a/b", "/%49nternal/x", "/INTERNAL%2fx"} {
+			// Asked directly, the app serves its admin handler.
+			direct := roundTrip(t, addr, rawRequest("GET", p, nil, nil), "GET")
+			admin := direct.err == nil && direct.resp.StatusCode == 200 && bytes.Contains(direct.body, []byte(`"admin":true`))
+			if !admin {
+				t.Errorf("asked directly, the app does not route %s to admin: %s", p, direct.describe())
 			}
-		})
-	}
+			before := appCount(t, addr)
+			x := roundTrip(t, fg.addr, rawRequest("GET", p, nil, nil), "GET")
+			if x.err != nil || (x.resp.StatusCode != 404 && x.resp.StatusCode != 400) {
+				t.Errorf("GET %s through fibergate: %s, want 404 (or 400 bad_path)", p, x.describe())
+			}
+			if n := appCount(t, addr) - before; n != 0 {
+				t.Errorf("GET %s through fibergate reached the app", p)
+			}
+		}
+	})
 }
