@@ -23,6 +23,8 @@
 #   (k) the same, egress asking for encrypted answers     bench run --plain
 #       (its default), which serve encrypts (as in (e))
 #       and egress decrypts
+#   (p) another fibergate binary (BASELINE_BIN), plain    bench run
+#       answers, as (d): a before-and-after comparison in one run
 # (a) to (e), (g), (i), (j) and (k) at each size of SIZES (a JSON body padded to that many bytes;
 # the app gets the same body with a fresh "nonce" field in every case), (f)
 # once. Every target is started fresh for every run, with a fresh echo app
@@ -55,6 +57,8 @@
 #   RESULTS=<dir>    where every run's JSON goes (default a new /tmp/fibergate-bench.*),
 #                    kept: `go run ./bench/report -dir <dir>` prints the table again
 #   BASE_PORT=28900  ports BASE_PORT+1 to +7 on 127.0.0.1 must be free
+#   BASELINE_BIN=<path>  a fibergate binary built from another commit; adds (p)
+#                    to the round robin (with TARGETS, name p too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,7 +67,8 @@ reps=${REPS:-3}
 concurrency=${CONCURRENCY:-64}
 sizes=${SIZES:-256 4096}
 use_wrk=${WRK:-0}
-only=${TARGETS:-a b c d e g i j k f h}
+baseline=${BASELINE_BIN:-}
+only=${TARGETS:-a b c d e g i j k f h${baseline:+ p}}
 base=${BASE_PORT:-28900}
 results=${RESULTS:-}
 miner=5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty # //Bob, a public dev key
@@ -321,6 +326,11 @@ measure() {
       # The master and its workers (which do the work).
       mapfile -t server < <(echo "$pid"; ps -o pid= --ppid "$pid" | tr -d ' ')
       ;;
+    p)
+      spawn "$baseline" serve --config "$work/fibergate.yaml"
+      pid=$spawned url=http://$fg_addr server=("$spawned")
+      wait_http "http://$admin_addr/readyz" 200 "$pid"
+      ;;
     d | e | f | h)
       spawn "$bin/fibergate" serve --config "$work/fibergate.yaml"
       pid=$spawned url=http://$fg_addr server=("$spawned")
@@ -339,7 +349,7 @@ measure() {
   esac
   case $target in
     a | b | c | g | i) args=(--plain --size "$size" --check-echo) ;;
-    d) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo) ;;
+    d | p) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo) ;;
     e) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo --encrypted-response) ;;
     f) args=(--miner "$miner" --validators "$validators" --handshakes-only) ;;
     h) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo --rate "$rate") ;;
@@ -437,8 +447,10 @@ for t in $only; do
   case $t in
     c) ((have_nginx)) && targets+=" c" || echo "== no nginx: (c) left out" ;;
     a | b | d | e | g | i | j | k) targets+=" $t" ;;
+    p) [[ -x $baseline ]] || die "TARGETS names p: set BASELINE_BIN to a fibergate binary"
+      targets+=" p" ;;
     f | h) ;;
-    *) die "TARGETS: unknown target $t (want a to k)" ;;
+    *) die "TARGETS: unknown target $t (want a to k, p)" ;;
   esac
 done
 targets=${targets# }

@@ -257,6 +257,7 @@ func (k *checker) upstream() {
 	}
 	k.positiveDuration("upstream.timeout", u.Timeout)
 	k.atLeastOne("upstream.max_conns", u.MaxConns)
+	k.positiveDuration("upstream.idle_timeout", u.IdleTimeout)
 }
 
 func validPort(s string) bool {
@@ -464,7 +465,7 @@ func (k *checker) routes() {
 			k.add(p+".path", r.Path, msg)
 		} else {
 			for _, e := range earlier {
-				if e.path == r.Path {
+				if routeKey(e.path) == routeKey(r.Path) {
 					k.add(p+".path", r.Path, "duplicate of "+e.key+lineSuffix(e.line)+"; the first match wins, so this route is never used")
 					break
 				}
@@ -518,16 +519,37 @@ func checkPattern(p string) string {
 }
 
 // shadows reports whether the earlier pattern a matches every path that the
-// later pattern b matches.
+// later pattern b matches, under the proxy's rule: ASCII case and one
+// trailing "/" do not matter, and "/p/*" also matches "/p".
 func shadows(a, b string) bool {
 	if a == "*" {
 		return true
 	}
-	prefix, ok := strings.CutSuffix(a, "*")
+	base, ok := strings.CutSuffix(a, "/*")
 	if !ok {
 		return false
 	}
-	return strings.HasPrefix(strings.TrimSuffix(b, "*"), prefix)
+	base = routeKey(base)
+	if b == "*" {
+		return base == ""
+	}
+	b = routeKey(strings.TrimSuffix(b, "/*"))
+	return b == base || strings.HasPrefix(b, base+"/")
+}
+
+// routeKey is a route pattern as the proxy compares it: ASCII letters in
+// lower case and one trailing "/" dropped (the proxy's routes.go rule).
+func routeKey(p string) string {
+	p = strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, p)
+	if len(p) > 1 && !strings.HasSuffix(p, "/*") {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return p
 }
 
 // ParseTrustedProxy reads one trusted_proxies entry: a CIDR such as

@@ -109,6 +109,7 @@ var targets = []struct{ key, name string }{
 	{"i", "(i) plain proxy (b) + 1 verify"},
 	{"d", "(d) fibergate, plain answers"},
 	{"e", "(e) fibergate, encrypted answers"},
+	{"p", "(p) baseline fibergate, plain answers"},
 	{"f", "(f) fibergate handshakes"},
 	{"h", "(d) at half its peak, fixed rate"},
 	{"j", "(j) plain → egress → (d)"},
@@ -415,6 +416,10 @@ func writeTargets(w io.Writer, runs map[string][]*run, medians map[string]float6
 	ratioCheck("(e) 4 KiB ≥ 0.40 of (b)", "e", 4096, 0.40)
 	ratioTo("(d) 256 B ≥ 0.85 of (g), minimal proxy + 1 verify", "d", "g", 256, 0.85)
 	ratioTo("(d) 256 B ≥ 0.95 of (i), plain proxy + 1 verify", "d", "i", 256, 0.95)
+	if len(runs[key("p", 256)]) > 0 {
+		ratioTo("(d) 256 B against the baseline binary (p)", "d", "p", 256, 0.95)
+		ratioTo("(d) 4 KiB against the baseline binary (p)", "d", "p", 4096, 0.95)
+	}
 	cpuCheck := func(name string, rs []*run, limit float64) {
 		s := spreadOf(field(rs, func(r *run) float64 { return r.serverUS }))
 		if len(rs) == 0 || s.n == 0 {
