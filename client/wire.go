@@ -169,49 +169,72 @@ var ErrNotObject = errors.New("client: payload must be a JSON object")
 // further members of that name are dropped (Python keeps one per name),
 // and otherwise the member is added at the end as `, "nonce": "<nonce>"`.
 // payload must be valid UTF-8, as JSON text is (a Fiber server decodes it
-// as such). Every other byte of payload is kept as it is, so every value reaches the
-// miner unchanged (large integers and exact number spellings included).
-// nonce must need no JSON escaping, which every Fiber nonce satisfies.
+// as such). Every other byte of payload is kept as it is, so every value
+// reaches the miner unchanged (large integers and exact number spellings
+// included). nonce must need no JSON escaping, which every Fiber nonce
+// satisfies. The payload is checked and rewritten in one pass.
 func AppendWithNonce(dst, payload, nonce []byte) ([]byte, error) {
-	if !json.Valid(payload) || !utf8.Valid(payload) {
+	s := jsonScan{b: payload}
+	s.space()
+	if s.i >= len(payload) || payload[s.i] != '{' {
 		return dst, ErrNotObject
 	}
-	i := skipSpace(payload, 0)
-	if i >= len(payload) || payload[i] != '{' {
-		return dst, ErrNotObject
-	}
-	copied := i // payload[:copied] is dealt with: written or dropped
-	i++
+	copied := s.i // payload[:copied] is dealt with: written or dropped
+	s.i++
 	set := false
 	lastEnd := -1 // the end of the last member's value
-	for {
-		i = skipSpace(payload, i)
-		if payload[i] == '}' {
+	s.space()
+	if s.i < len(payload) && payload[s.i] == '}' {
+		s.i++
+	} else {
+		for {
+			s.space()
+			keyStart := s.i
+			escaped, ok := s.str()
+			if !ok {
+				return dst, ErrNotObject
+			}
+			isNonce := keyIsNonce(payload[keyStart:s.i], escaped)
+			s.space()
+			if s.i >= len(payload) || payload[s.i] != ':' {
+				return dst, ErrNotObject
+			}
+			s.i++
+			s.space()
+			valStart := s.i
+			if !s.value(0) {
+				return dst, ErrNotObject
+			}
+			switch {
+			case isNonce && !set:
+				dst = append(dst, payload[copied:valStart]...)
+				dst = appendQuoted(dst, nonce)
+				copied, set = s.i, true
+			case isNonce:
+				// A second member of the name: dropped with the comma before it.
+				dst = append(dst, payload[copied:lastEnd]...)
+				copied = s.i
+			}
+			lastEnd = s.i
+			s.space()
+			if s.i >= len(payload) {
+				return dst, ErrNotObject
+			}
+			if payload[s.i] == ',' {
+				s.i++
+				continue
+			}
+			if payload[s.i] != '}' {
+				return dst, ErrNotObject
+			}
+			s.i++
 			break
 		}
-		keyStart := i
-		i = skipString(payload, i)
-		isNonce := keyIsNonce(payload[keyStart:i])
-		i = skipSpace(payload, i) + 1 // ':'
-		valStart := skipSpace(payload, i)
-		i = skipValue(payload, valStart)
-		switch {
-		case isNonce && !set:
-			dst = append(dst, payload[copied:valStart]...)
-			dst = appendQuoted(dst, nonce)
-			copied, set = i, true
-		case isNonce:
-			// A second member of the name: dropped with the comma before it.
-			dst = append(dst, payload[copied:lastEnd]...)
-			copied = i
-		}
-		lastEnd = i
-		i = skipSpace(payload, i)
-		if payload[i] == ',' {
-			i++
-			continue
-		}
-		break // '}'
+	}
+	end := s.i
+	s.space()
+	if s.i != len(payload) {
+		return dst, ErrNotObject
 	}
 	if set || lastEnd >= 0 {
 		if !set {
@@ -220,8 +243,7 @@ func AppendWithNonce(dst, payload, nonce []byte) ([]byte, error) {
 			dst = appendQuoted(dst, nonce)
 			copied = lastEnd
 		}
-		dst = append(dst, payload[copied:i+1]...)
-		return dst, nil
+		return append(dst, payload[copied:end]...), nil
 	}
 	dst = append(dst, `{"nonce": `...)
 	dst = appendQuoted(dst, nonce)
@@ -241,71 +263,219 @@ func appendQuoted(dst, s []byte) []byte {
 
 // keyIsNonce reports whether the quoted JSON string key decodes to
 // "nonce", in any spelling ("non\u0063e" too).
-func keyIsNonce(key []byte) bool {
-	if string(key) == `"nonce"` {
-		return true
+func keyIsNonce(key []byte, escaped bool) bool {
+	if !escaped {
+		return string(key) == `"nonce"`
 	}
-	if bytes.IndexByte(key, '\\') < 0 || len(key) > 64 {
+	if len(key) > 64 {
 		return false
 	}
 	var s string
 	return json.Unmarshal(key, &s) == nil && s == "nonce"
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+// maxJSONDepth bounds nesting, as encoding/json does, so a payload of
+// brackets cannot exhaust the stack.
+const maxJSONDepth = 10000
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	return i
+// jsonScan checks JSON text (RFC 8259, and valid UTF-8 throughout) in one
+// pass without building values; i is where it is.
+type jsonScan struct {
+	b []byte
+	i int
 }
 
-// skipString returns the index after the JSON string starting at b[i]
-// (a '"'). b is valid JSON.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+func (s *jsonScan) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
 		}
 	}
-	return i
 }
 
-// skipValue returns the index after the JSON value starting at b[i]. b is
-// valid JSON, so only strings and nesting need tracking.
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
+// value checks one value starting at i.
+func (s *jsonScan) value(depth int) bool {
+	if s.i >= len(s.b) || depth > maxJSONDepth {
+		return false
+	}
+	switch c := s.b[s.i]; c {
+	case '{':
+		s.i++
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == '}' {
+			s.i++
+			return true
+		}
+		for {
+			s.space()
+			if _, ok := s.str(); !ok {
+				return false
 			}
-			i++
+			s.space()
+			if s.i >= len(s.b) || s.b[s.i] != ':' {
+				return false
+			}
+			s.i++
+			s.space()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.space()
+			if s.i >= len(s.b) {
+				return false
+			}
+			switch s.b[s.i] {
+			case ',':
+				s.i++
+			case '}':
+				s.i++
+				return true
+			default:
+				return false
+			}
 		}
-		return i
+	case '[':
+		s.i++
+		s.space()
+		if s.i < len(s.b) && s.b[s.i] == ']' {
+			s.i++
+			return true
+		}
+		for {
+			s.space()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.space()
+			if s.i >= len(s.b) {
+				return false
+			}
+			switch s.b[s.i] {
+			case ',':
+				s.i++
+			case ']':
+				s.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case '"':
+		_, ok := s.str()
+		return ok
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
 	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
+	return s.number()
+}
+
+func (s *jsonScan) literal(word string) bool {
+	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+		return false
+	}
+	s.i += len(word)
+	return true
+}
+
+// str checks a string starting at i (a '"') and reports whether it holds
+// an escape.
+func (s *jsonScan) str() (escaped, ok bool) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return false, false
+	}
+	i := s.i + 1
+	for i < len(s.b) {
+		c := s.b[i]
+		switch {
+		case c == '"':
+			s.i = i + 1
+			return escaped, true
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(s.b) {
+				return false, false
+			}
+			switch s.b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(s.b) || !isHex4(s.b[i+2:i+6]) {
+					return false, false
+				}
+				i += 6
+			default:
+				return false, false
+			}
+		case c < 0x20:
+			return false, false
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, n := utf8.DecodeRune(s.b[i:])
+			if r == utf8.RuneError && n == 1 {
+				return false, false
+			}
+			i += n
 		}
+	}
+	return false, false
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// number checks a JSON number starting at i.
+func (s *jsonScan) number() bool {
+	b, i := s.b, s.i
+	if i < len(b) && b[i] == '-' {
 		i++
 	}
-	return i
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	s.i = i
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,23 @@ func TestAppendWithNonceReplaces(t *testing.T) {
 		if _, err := AppendWithNonce(nil, []byte(bad), []byte("1_a")); err != ErrNotObject {
 			t.Errorf("AppendWithNonce(%q): got %v, want ErrNotObject", bad, err)
 		}
+	}
+}
+
+// Nesting is bounded as encoding/json bounds it, without exhausting the
+// stack; within the bound every level is checked.
+func TestAppendWithNonceDepth(t *testing.T) {
+	nested := func(n int, inner string) []byte {
+		return []byte(`{"a":` + strings.Repeat("[", n) + inner + strings.Repeat("]", n) + `}`)
+	}
+	if _, err := AppendWithNonce(nil, nested(100, "1"), []byte("1_a")); err != nil {
+		t.Errorf("depth 100: %v", err)
+	}
+	if _, err := AppendWithNonce(nil, nested(100, "01"), []byte("1_a")); err != ErrNotObject {
+		t.Errorf("a bad number at depth 100: %v", err)
+	}
+	if _, err := AppendWithNonce(nil, nested(200_000, ""), []byte("1_a")); err != ErrNotObject {
+		t.Errorf("depth 200,000: %v", err)
 	}
 }
 
@@ -208,5 +226,23 @@ func TestExchangeBodyUnwraps(t *testing.T) {
 		if _, err := ParsePublicKey([]byte(bad)); err == nil {
 			t.Errorf("ParsePublicKey(%s): no error", bad)
 		}
+	}
+}
+
+func BenchmarkAppendWithNonce(b *testing.B) {
+	for _, size := range []int{256, 4096} {
+		payload := []byte(`{"prompt": "fibergate bench", "pad": "` + strings.Repeat("x", size-40) + `"}`)
+		nonce := []byte("1795640127897557264_1QZxLa28o1")
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			dst := make([]byte, 0, 2*size)
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			for range b.N {
+				var err error
+				if dst, err = AppendWithNonce(dst[:0], payload, nonce); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
