@@ -53,7 +53,7 @@ var apps = []appSpec{
 	},
 	// http.server leaves GET bodies unread, as handlers written on it
 	// usually do.
-	{name: "httpserver", start: pythonApp("httpserver_app.py"), maxBurst: 50},
+	{name: "httpserver", start: pythonApp("httpserver_app.py"), maxBurst: 20},
 	{
 		name:         "wsgiref",
 		start:        pythonApp("wsgiref_app.py"),
