@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -241,3 +242,28 @@ func TestChainSource(t *testing.T) {
 }
 
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
+
+// A miner its source lists at 0.0.0.0 or port 0 is not serving: 502
+// miner_not_serving, by hotkey and by uid, and nothing is dialed.
+func TestMinerNotServing(t *testing.T) {
+	idle := keypair(t, "idle")
+	path := filepath.Join(t.TempDir(), "nodes.json")
+	b, _ := json.Marshal(map[string]any{ss58Of(idle): map[string]any{"hotkey": ss58Of(idle), "node_id": 4, "ip": "0.0.0.0", "ip_type": 4, "port": 0, "stake": 0}})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := NewDirectory(DirectoryOptions{NodesFile: path, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Keypair: keypair(t, "validator"), Directory: dir, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, url: serveHandler(t, h), hc: http.DefaultClient}
+	for _, p := range []string{"/miner/" + ss58Of(idle) + "/echo", "/uid/4/echo"} {
+		if a := r.post(p, `{}`); a.status != 502 || a.code() != "miner_not_serving" {
+			t.Errorf("%s: %d %q", p, a.status, a.code())
+		}
+	}
+}
