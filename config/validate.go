@@ -23,9 +23,11 @@ const minMaxHeader Size = 1 << 10
 // checker validates a decoded Config, reporting each problem at the origin
 // of the key at fault.
 type checker struct {
-	c   *Config
-	ps  *problems
-	bad map[string]bool // keys that failed to decode: no second report
+	c       *Config
+	origins map[string]origin
+	ps      *problems
+	bad     map[string]bool // keys that failed to decode: no second report
+	env     map[string]scalarKey
 }
 
 // add reports a problem with key unless key, or a key above it, already
@@ -36,14 +38,14 @@ func (k *checker) add(key, value, msg string) {
 			return
 		}
 	}
-	k.ps.add(Problem{Key: key, Line: k.line(key), Env: k.c.origins[key].env, Value: value, Msg: msg})
+	k.ps.add(Problem{Key: key, Line: k.line(key), Env: k.origins[key].env, Value: value, Msg: msg})
 }
 
 // line returns the file line of key, or of the nearest key above it that
 // came from the file, so a missing key is reported where its parent is.
 func (k *checker) line(key string) int {
 	for p := key; p != ""; p = parentPath(p) {
-		if o, ok := k.c.origins[p]; ok {
+		if o, ok := k.origins[p]; ok {
 			return o.line
 		}
 	}
@@ -60,7 +62,7 @@ func parentPath(p string) string {
 }
 
 func (k *checker) set(key string) bool {
-	_, ok := k.c.origins[key]
+	_, ok := k.origins[key]
 	return ok
 }
 
@@ -377,8 +379,8 @@ func (k *checker) envName(key, name string) {
 	switch {
 	case !validEnvName(name):
 		k.add(key, name, "want an environment variable name: letters, digits and _, not starting with a digit")
-	case envKeys[name].path != "":
-		k.add(key, name, "names a variable that overrides "+envKeys[name].path+"; choose another name")
+	case k.overrides(name) != "":
+		k.add(key, name, "names a variable that overrides "+k.overrides(name)+"; choose another name")
 	}
 }
 
@@ -422,6 +424,16 @@ func (k *checker) redis() {
 	k.positiveDuration(p+"read_timeout", r.ReadTimeout)
 	k.positiveDuration(p+"write_timeout", r.WriteTimeout)
 	k.atLeastOne(p+"pool_size", r.PoolSize)
+}
+
+// overrides returns the key path the environment variable name overrides
+// in the config being checked, or "".
+func (k *checker) overrides(name string) string {
+	env := k.env
+	if env == nil {
+		env = envKeys
+	}
+	return env[name].path
 }
 
 func validEnvName(s string) bool {

@@ -142,12 +142,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Help: "Panics recovered in request handlers and stream relays (each one is a bug; that request got a 502 or its stream was cut).",
 		}),
 	}
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: Namespace, Name: "build_info",
-		Help:        "Build information; the value is always 1.",
-		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion},
-	})
-	build.Set(1)
+	build := buildInfo(b)
 	// Series with known label values exist from the start at 0, so rates
 	// and alerts see the first increment.
 	for _, r := range []string{"ok", "error"} {
@@ -190,6 +185,17 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 	}
 	reg.MustRegister(cs...)
 	return m
+}
+
+// buildInfo returns fibergate_build_info for b.
+func buildInfo(b Build) prometheus.Gauge {
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help:        "Build information; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion},
+	})
+	build.Set(1)
+	return build
 }
 
 // InitResults makes the handshake series for ok and each of handshake, and

@@ -31,6 +31,7 @@ const (
 	headerValidatorStake  = "X-Fiber-Validator-Stake"
 	headerKeyUUID         = "X-Fiber-Symmetric-Key-Uuid"
 	headerEncrypted       = "X-Fiber-Encrypted"
+	headerContentType     = "X-Fiber-Content-Type" // the app's Content-Type of an encrypted answer
 )
 
 // outbound is what the app is told about a request beyond its checks: the

@@ -235,7 +235,8 @@ func equalFolded(a, b []byte) bool {
 // copyResponseHeaders copies the app's status and headers to the
 // validator's response, less hop-by-hop headers, those the app's
 // Connection header names, and the body's framing. A missing Content-Type
-// stays missing.
+// stays missing. An encrypted answer is application/octet-stream, with the
+// app's Content-Type in X-Fiber-Content-Type.
 func copyResponseHeaders(dst *fasthttp.Response, src *fasthttp.Response, encrypt bool) {
 	dst.SetStatusCode(src.StatusCode())
 	src.Header.SetNoDefaultContentType(true)
@@ -250,6 +251,11 @@ func copyResponseHeaders(dst *fasthttp.Response, src *fasthttp.Response, encrypt
 		case foldEq(k, "content-type"):
 			if !encrypt {
 				dst.Header.SetContentTypeBytes(v)
+			} else {
+				// The sealed body's type is octet-stream; the app's own
+				// travels beside it, so a client that decrypts (fibergate
+				// egress) can restore it.
+				dst.Header.SetBytesV(headerContentType, v)
 			}
 		case foldEq(k, "server"):
 			dst.Header.SetServerBytes(v)
