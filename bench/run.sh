@@ -17,7 +17,15 @@
 #   (d) fibergate, encrypted requests, plain answers      bench run
 #   (e) fibergate, encrypted requests and answers         bench run --encrypted-response
 #   (f) fibergate, full handshakes only                   bench run --handshakes-only
-# (a) to (e), (g) and (i) at each size of SIZES (a JSON body padded to that many bytes;
+#   (j) the validator's side: a plain client → fibergate  bench run --plain
+#       egress → fibergate serve (as in (d)) → echo app,
+#       egress asking for plain answers
+#   (k) the same, egress asking for encrypted answers     bench run --plain
+#       (its default), which serve encrypts (as in (e))
+#       and egress decrypts
+#   (p) another fibergate binary (BASELINE_BIN), plain    bench run
+#       answers, as (d): a before-and-after comparison in one run
+# (a) to (e), (g), (i), (j) and (k) at each size of SIZES (a JSON body padded to that many bytes;
 # the app gets the same body with a fresh "nonce" field in every case), (f)
 # once. Every target is started fresh for every run, with a fresh echo app
 # behind it; each run is a closed loop of CONCURRENCY workers for DURATION
@@ -30,7 +38,9 @@
 # by the requests (or handshakes) done in it. The context switches of each
 # of those processes (all threads, voluntary and not, from
 # /proc/<pid>/task/*/status) are sampled once a second and divided the same
-# way.
+# way. In (j) and (k) egress's CPU is sampled beside serve's, each divided by
+# the chain's requests: egress is the validator's single identity (the
+# first bench validator), serve the same as in (d).
 #
 # Installs nothing. wrk and nginx are used when present:
 #   apt-get install -y wrk nginx     (then `service nginx stop`: this script runs its own)
@@ -43,10 +53,12 @@
 #   CONCURRENCY=64   workers of the closed loop
 #   SIZES="256 4096" request body sizes in bytes
 #   WRK=0            1 also drives (a) to (c) with wrk, reported apart
-#   TARGETS="a b c d e f g i h"  a subset to run (h: the half-load runs, which need d at 256 B)
+#   TARGETS="a b c d e f g i h j k"  a subset to run (h: the half-load runs, which need d at 256 B)
 #   RESULTS=<dir>    where every run's JSON goes (default a new /tmp/fibergate-bench.*),
 #                    kept: `go run ./bench/report -dir <dir>` prints the table again
-#   BASE_PORT=28900  ports BASE_PORT+1 to +5 on 127.0.0.1 must be free
+#   BASE_PORT=28900  ports BASE_PORT+1 to +7 on 127.0.0.1 must be free
+#   BASELINE_BIN=<path>  a fibergate binary built from another commit; adds (p)
+#                    to the round robin (with TARGETS, name p too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +67,8 @@ reps=${REPS:-3}
 concurrency=${CONCURRENCY:-64}
 sizes=${SIZES:-256 4096}
 use_wrk=${WRK:-0}
-only=${TARGETS:-a b c d e g i f h}
+baseline=${BASELINE_BIN:-}
+only=${TARGETS:-a b c d e g i j k f h${baseline:+ p}}
 base=${BASE_PORT:-28900}
 results=${RESULTS:-}
 miner=5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty # //Bob, a public dev key
@@ -65,6 +78,8 @@ plain_addr=127.0.0.1:$((base + 2))
 nginx_addr=127.0.0.1:$((base + 3))
 fg_addr=127.0.0.1:$((base + 4))
 admin_addr=127.0.0.1:$((base + 5))
+egress_addr=127.0.0.1:$((base + 6))
+egress_admin=127.0.0.1:$((base + 7))
 
 die() { echo "bench/run.sh: $*" >&2; exit 1; }
 
@@ -163,7 +178,7 @@ ticks() {
   REPLY=$total
 }
 
-for a in "$app_addr" "$plain_addr" "$nginx_addr" "$fg_addr" "$admin_addr"; do
+for a in "$app_addr" "$plain_addr" "$nginx_addr" "$fg_addr" "$admin_addr" "$egress_addr" "$egress_admin"; do
   port_free "$a" || die "$a is in use: set BASE_PORT to a free range"
 done
 command -v curl >/dev/null || die "curl is needed"
@@ -193,6 +208,21 @@ rate_limits: {per_ip: {per_second: 0}, per_validator: {per_second: 0}, handshake
 log: {level: warn}
 YAML
 "$bin/fibergate" check-config --config "$work/fibergate.yaml" >/dev/null
+# egress signs as the first bench validator, whose seed is public.
+egress_seed=0x$(printf %s fibergate-bench-validator-0 | sha256sum | cut -d' ' -f1)
+for answers in plain encrypted; do
+  enc=false
+  [[ $answers == encrypted ]] && enc=true
+  cat >"$work/egress-$answers.yaml" <<YAML
+listen: "$egress_addr"
+admin_listen: "$egress_admin"
+validator: {seed_env: BENCH_EGRESS_SEED}
+miners: {static: [{hotkey: "$miner", address: "http://$fg_addr", uid: 0}]}
+encrypted_responses: $enc
+log: {level: warn}
+YAML
+  "$bin/fibergate" check-config --kind egress --config "$work/egress-$answers.yaml" >/dev/null
+done
 
 if ((have_nginx)); then
   ng=$work/nginx
@@ -265,7 +295,7 @@ echo "== results in $results"
 measure() {
   local rep=$1 target=$2 size=$3 rate=${4:-0}
   local id=$rep-$target-$size url pid app bench t0 load1 rc=0 n=0 s a g
-  local server=() args=()
+  local server=() args=() second=""
   local limit=$(((run_secs + 300) * 20)) # samples: the run, its setup and a generous margin
   spawn "$bin/echoapp" -listen "$app_addr"
   app=$spawned
@@ -296,18 +326,36 @@ measure() {
       # The master and its workers (which do the work).
       mapfile -t server < <(echo "$pid"; ps -o pid= --ppid "$pid" | tr -d ' ')
       ;;
+    p)
+      spawn "$baseline" serve --config "$work/fibergate.yaml"
+      pid=$spawned url=http://$fg_addr server=("$spawned")
+      wait_http "http://$admin_addr/readyz" 200 "$pid"
+      ;;
     d | e | f | h)
       spawn "$bin/fibergate" serve --config "$work/fibergate.yaml"
       pid=$spawned url=http://$fg_addr server=("$spawned")
       wait_http "http://$admin_addr/readyz" 200 "$pid"
       ;;
+    j | k)
+      spawn "$bin/fibergate" serve --config "$work/fibergate.yaml"
+      pid=$spawned server=("$spawned")
+      wait_http "http://$admin_addr/readyz" 200 "$pid"
+      local answers=plain
+      [[ $target == k ]] && answers=encrypted
+      BENCH_EGRESS_SEED=$egress_seed spawn "$bin/fibergate" egress --config "$work/egress-$answers.yaml"
+      second=$spawned url=http://$egress_addr/miner/$miner
+      wait_http "http://$egress_admin/readyz" 200 "$second"
+      ;;
   esac
   case $target in
     a | b | c | g | i) args=(--plain --size "$size" --check-echo) ;;
-    d) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo) ;;
+    d | p) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo) ;;
     e) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo --encrypted-response) ;;
     f) args=(--miner "$miner" --validators "$validators" --handshakes-only) ;;
     h) args=(--miner "$miner" --validators "$validators" --size "$size" --check-echo --rate "$rate") ;;
+    # egress sets its own inner nonce: the echo of the generator's is not
+    # there to check; 2xx is.
+    j | k) args=(--plain --size "$size") ;;
   esac
   read -r load1 _ </proc/loadavg
   t0=$EPOCHREALTIME
@@ -324,7 +372,12 @@ measure() {
     s=$REPLY
     ticks "$app" || break
     a=$REPLY
-    echo "$EPOCHREALTIME $s $a $g" >>"$results/$id.cpu"
+    if [[ -n $second ]]; then
+      ticks "$second" || break
+      echo "$EPOCHREALTIME $s $a $g $REPLY" >>"$results/$id.cpu"
+    else
+      echo "$EPOCHREALTIME $s $a $g" >>"$results/$id.cpu"
+    fi
     if ((n % 20 == 0)); then
       sample_switches "$results/$id.ctx"
     fi
@@ -339,7 +392,14 @@ measure() {
   # measured phase ended: the servers' counts then cover all of it.
   if ticks "${server[@]}"; then
     s=$REPLY
-    ticks "$app" && echo "$EPOCHREALTIME $s $REPLY $g" >>"$results/$id.cpu"
+    if ticks "$app"; then
+      a=$REPLY
+      if [[ -n $second ]]; then
+        ticks "$second" && echo "$EPOCHREALTIME $s $a $g $REPLY" >>"$results/$id.cpu"
+      else
+        echo "$EPOCHREALTIME $s $a $g" >>"$results/$id.cpu"
+      fi
+    fi
     sample_switches "$results/$id.ctx"
   fi
   wait "$bench" || rc=$?
@@ -353,6 +413,8 @@ measure() {
     printf '   rep %d  %s  %5s B  wrk: %s\n' "$rep" "$target" "$size" "$(grep -h 'Requests/sec' "$results/$id.wrk.txt" || true)"
   fi
   stop "${server[0]}" "$app"
+  [[ -n $second ]] && stop "$second"
+  return 0
 }
 
 # sample_switches appends "<time> <server> <app> <generator>" context
@@ -384,9 +446,11 @@ targets=""
 for t in $only; do
   case $t in
     c) ((have_nginx)) && targets+=" c" || echo "== no nginx: (c) left out" ;;
-    a | b | d | e | g | i) targets+=" $t" ;;
+    a | b | d | e | g | i | j | k) targets+=" $t" ;;
+    p) [[ -x $baseline ]] || die "TARGETS names p: set BASELINE_BIN to a fibergate binary"
+      targets+=" p" ;;
     f | h) ;;
-    *) die "TARGETS: unknown target $t (want a to g, i, h)" ;;
+    *) die "TARGETS: unknown target $t (want a to k, p)" ;;
   esac
 done
 targets=${targets# }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
 )
@@ -109,15 +107,11 @@ func (c *Client) Key() (*fernet.Key, string) {
 
 // Nonce returns a Fiber nonce for time now: "<unix ns>_<10 letters/digits>".
 func Nonce(now time.Time, r io.Reader) (string, error) {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	var b [10]byte
+	var b [NonceSuffixLen]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return "", fmt.Errorf("client: making a nonce: %w", err)
 	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return fmt.Sprintf("%d_%s", now.UnixNano(), b[:]), nil
+	return string(AppendNonce(make([]byte, 0, 32), now, b[:])), nil
 }
 
 // Headers returns the five signed headers of an encrypted-mode request
@@ -131,26 +125,23 @@ func (c *Client) signedHeaders(third string) (http.Header, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg := n + ":" + c.opts.MinerHotkey
-	if third != "" {
-		msg += ":" + third
-	}
-	sig, err := c.opts.Keypair.Sign([]byte(msg), c.opts.Rand)
+	msg := AppendSigningMessage(nil, []byte(n), []byte(c.opts.MinerHotkey), []byte(third))
+	sig, err := AppendSignature(nil, c.opts.Keypair, msg, c.opts.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("client: signing: %w", err)
+		return nil, err
 	}
 	h := http.Header{}
 	h["validator-hotkey"] = []string{c.validator}
 	h["miner-hotkey"] = []string{c.opts.MinerHotkey}
 	h["nonce"] = []string{n}
-	h["signature"] = []string{"0x" + hex.EncodeToString(sig[:])}
+	h["signature"] = []string{string(sig)}
 	return h, nil
 }
 
 // Handshake fetches the miner's public key, sends it a fresh Fernet key
 // under a fresh uuid, and keeps both for later requests.
 func (c *Client) Handshake(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.opts.BaseURL+"/public-encryption-key", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.opts.BaseURL+PublicKeyPath, nil)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -162,15 +153,9 @@ func (c *Client) Handshake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var pk struct {
-		PublicKey string `json:"public_key"`
-	}
-	if err := json.Unmarshal(body, &pk); err != nil {
-		return fmt.Errorf("client: decoding the public key answer: %w", err)
-	}
-	pub, err := rsakey.ParsePublicPEM([]byte(pk.PublicKey))
+	pub, err := ParsePublicKey(body)
 	if err != nil {
-		return fmt.Errorf("client: the miner's public key: %w", err)
+		return err
 	}
 	var raw [32]byte
 	var id [32]byte
@@ -181,22 +166,21 @@ func (c *Client) Handshake(ctx context.Context) error {
 		return fmt.Errorf("client: making a uuid: %w", err)
 	}
 	uuid := hex.EncodeToString(id[:])
-	ct, err := rsakey.EncryptSymmetricKey(pub, raw, c.opts.Rand)
+	payload, err := ExchangeBody(pub, raw, c.opts.Rand)
 	if err != nil {
-		return fmt.Errorf("client: wrapping the key: %w", err)
+		return err
 	}
 	key, err := fernet.NewKey(raw[:])
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	payload, _ := json.Marshal(map[string]string{"encrypted_symmetric_key": base64.StdEncoding.EncodeToString(ct)})
 	h, err := c.signedHeaders(uuid)
 	if err != nil {
 		return err
 	}
 	h["symmetric-key-uuid"] = []string{uuid}
 	h.Set("Content-Type", "application/json")
-	req, err = http.NewRequestWithContext(ctx, http.MethodPost, c.opts.BaseURL+"/exchange-symmetric-key", bytes.NewReader(payload))
+	req, err = http.NewRequestWithContext(ctx, http.MethodPost, c.opts.BaseURL+ExchangePath, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fibergate/fibergate/crypto/nonce"
 )
 
 func TestWithNonce(t *testing.T) {
@@ -53,6 +55,9 @@ func TestNonceFormat(t *testing.T) {
 	}
 	if !strings.HasPrefix(n, "1795640127895945628_") || len(n) != len("1795640127895945628_")+10 {
 		t.Errorf("got %q, want <unix ns>_<10 letters or digits>", n)
+	}
+	if ts, err := nonce.Parse([]byte(n)); err != nil || ts != 1795640127895945628 {
+		t.Errorf("%q parses to %d, %v", n, ts, err)
 	}
 	for _, r := range n[len("1795640127895945628_"):] {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {

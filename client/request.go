@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 )
 
 // Response is a miner's answer, decrypted when it came encrypted.
@@ -19,25 +16,6 @@ type Response struct {
 	Header    http.Header
 	Body      []byte
 	Encrypted bool // the body arrived as a Fernet token
-}
-
-// WithNonce returns a JSON object with a "nonce" field added, as Fiber's
-// client does before encrypting a payload. payload must be a JSON object.
-func WithNonce(payload []byte, nonce string) ([]byte, error) {
-	p := bytes.TrimSpace(payload)
-	if len(p) < 2 || p[0] != '{' || p[len(p)-1] != '}' {
-		return nil, errors.New("client: payload must be a JSON object")
-	}
-	inner := bytes.TrimSpace(p[1 : len(p)-1])
-	out := make([]byte, 0, len(p)+48)
-	out = append(out, '{')
-	out = append(out, inner...)
-	if len(inner) > 0 {
-		out = append(out, ", "...)
-	}
-	out = append(out, `"nonce": `...)
-	out = strconv.AppendQuote(out, nonce)
-	return append(out, '}'), nil
 }
 
 // Post sends payload (a JSON object) encrypted to path, asking for an
@@ -83,7 +61,7 @@ func (c *Client) Stream(ctx context.Context, path string, payload []byte, fn fun
 	}
 	defer resp.Body.Close()
 	key, _ := c.Key()
-	encrypted := resp.Header.Get("X-Fiber-Encrypted") == "fernet"
+	encrypted := resp.Header.Get(HeaderEncrypted) == "fernet"
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
 		line, err := r.ReadBytes('\n')
@@ -113,8 +91,7 @@ func (c *Client) Stream(ctx context.Context, path string, payload []byte, fn fun
 // SignedPost sends body in Fiber 2.x signed mode: plaintext, with the
 // signature over "{nonce}:{miner}:{sha256 hex of body}".
 func (c *Client) SignedPost(ctx context.Context, path string, body []byte) (*Response, error) {
-	sum := sha256.Sum256(body)
-	h, err := c.signedHeaders(hex.EncodeToString(sum[:]))
+	h, err := c.signedHeaders(string(AppendBodyHash(nil, body)))
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +133,7 @@ func (c *Client) send(ctx context.Context, method, path string, payload []byte) 
 		return nil, err
 	}
 	h["symmetric-key-uuid"] = []string{uuid}
-	h.Set("X-Fiber-Response-Encryption", "fernet")
+	h.Set(HeaderResponseEncryption, "fernet")
 	var body io.Reader
 	if method != http.MethodGet {
 		n, err := Nonce(c.opts.Now(), c.opts.Rand)
@@ -193,7 +170,7 @@ func (c *Client) readAnswer(resp *http.Response) (*Response, error) {
 		return nil, err
 	}
 	out := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	if resp.Header.Get("X-Fiber-Encrypted") == "fernet" {
+	if resp.Header.Get(HeaderEncrypted) == "fernet" {
 		key, _ := c.Key()
 		if key == nil {
 			return nil, ErrNoKey

@@ -10,6 +10,7 @@ const (
 	DefaultUpstreamURL              = "http://127.0.0.1:9000"
 	DefaultUpstreamTimeout          = 60 * time.Second
 	DefaultUpstreamMaxConns         = 512
+	DefaultUpstreamIdleTimeout      = time.Second
 	DefaultAdminListen              = "127.0.0.1:9100"
 	DefaultRSABits                  = 2048
 	DefaultKeyTTL                   = 5 * time.Hour
@@ -112,9 +113,14 @@ type Upstream struct {
 	// response body, a streamed body included: raise it for streams that
 	// run longer. Default 60s.
 	Timeout time.Duration `yaml:"timeout"`
-	// MaxConns is the number of pooled keep-alive connections to the app.
-	// Default 512.
+	// MaxConns is the number of connections to the app, in use or kept
+	// alive. Default 512.
 	MaxConns int `yaml:"max_conns"`
+	// IdleTimeout is how long a kept-alive connection to the app may sit
+	// unused and still carry a request; keep it below the app server's
+	// keep-alive timeout (gunicorn 2s, uvicorn and Node 5s), so fibergate
+	// never sends a request on a connection the app is closing. Default 1s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AllowRemote permits a URL host that is not loopback or localhost.
 	// Off by default, so decrypted traffic does not leave the machine by a
 	// typo. Default false.
@@ -392,9 +398,10 @@ func defaults() Config {
 	return Config{
 		Listen: DefaultListen,
 		Upstream: Upstream{
-			URL:      DefaultUpstreamURL,
-			Timeout:  DefaultUpstreamTimeout,
-			MaxConns: DefaultUpstreamMaxConns,
+			URL:         DefaultUpstreamURL,
+			Timeout:     DefaultUpstreamTimeout,
+			MaxConns:    DefaultUpstreamMaxConns,
+			IdleTimeout: DefaultUpstreamIdleTimeout,
 		},
 		AdminListen: DefaultAdminListen,
 		Handshake: Handshake{

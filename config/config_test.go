@@ -83,7 +83,7 @@ func TestDefaults(t *testing.T) {
 	want := &Config{
 		Listen: "0.0.0.0:8080",
 		Upstream: Upstream{
-			URL: "http://127.0.0.1:9000", Timeout: 60 * time.Second, MaxConns: 512,
+			URL: "http://127.0.0.1:9000", Timeout: 60 * time.Second, MaxConns: 512, IdleTimeout: time.Second,
 		},
 		AdminListen: "127.0.0.1:9100",
 		Miner:       Miner{Hotkey: bob},
@@ -317,6 +317,10 @@ func TestBadValues(t *testing.T) {
 			nil, []wantProblem{{"routes[1].path", 5, "", "/a", "duplicate of routes[0] on line 4"}}},
 		{"route shadowed", withBase("routes:", "  - {path: /a/*, mode: public}", "  - {path: /a/b, mode: deny}"),
 			nil, []wantProblem{{"routes[1].path", 5, "", "/a/b", "never used"}}},
+		{"route duplicate by case", withBase("routes:", "  - {path: /Admin, mode: deny}", "  - {path: /admin/, mode: public}"),
+			nil, []wantProblem{{"routes[1].path", 5, "", "/admin/", "duplicate of routes[0] on line 4"}}},
+		{"route prefix covers its base", withBase("routes:", "  - {path: /internal/*, mode: deny}", "  - {path: /INTERNAL, mode: public}"),
+			nil, []wantProblem{{"routes[1].path", 5, "", "/INTERNAL", "never used"}}},
 		{"route after catch-all", withBase("routes:", "  - {path: '*', mode: deny}", "  - {path: /b, mode: public}"),
 			nil, []wantProblem{{"routes[1].path", 5, "", "/b", "never used"}}},
 		{"route missing path and mode", withBase("routes:", "  - {response: plain}"),

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -22,17 +21,9 @@ const maxFileSize = 1 << 20
 // Load reads the YAML file at path and parses it as Parse does, naming the
 // file in every problem. env is the process environment in os.Environ form.
 func Load(path string, env []string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading config %q: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("reading config %q: larger than %s", path, Size(maxFileSize))
+		return nil, err
 	}
 	return Parse(data, path, env)
 }
@@ -46,28 +37,52 @@ func Load(path string, env []string) (*Config, error) {
 func Parse(data []byte, source string, env []string) (*Config, error) {
 	c := defaults()
 	c.origins = make(map[string]origin)
+	shadow := defaults()
 	var ps problems
-	d := &decoder{ps: &ps, origins: c.origins, bad: make(map[string]bool)}
-
-	root, ok := d.parseDocument(data)
-	if !ok {
+	vars, d := decodeInto(data, &c, &shadow, c.origins, serveSchema, env, &ps)
+	if d == nil {
 		return nil, ps.err(source)
 	}
-	if root != nil {
-		d.decodeStruct(root, reflect.ValueOf(&c).Elem(), "")
-	}
-	if len(ps.list) == 0 {
-		strictCheck(data, &ps)
-	}
-	vars := envMap(env)
-	d.applyEnv(&c, vars)
-	k := &checker{c: &c, ps: &ps, bad: d.bad}
+	k := &checker{c: &c, origins: c.origins, ps: &ps, bad: d.bad}
 	k.normalize(vars)
 	k.validate()
 	if err := ps.err(source); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// schema is what the decoder knows of a kind of config file: its key
+// paths (for suggestions) and its override variables.
+type schema struct {
+	known []string
+	env   map[string]scalarKey
+}
+
+// serveSchema is the schema of serve's Config.
+var serveSchema = schema{known: knownPathsOf(reflect.TypeFor[Config]()), env: envKeys}
+
+// decodeInto decodes data over the defaults already in *dst, checks it
+// once more with yaml's strict decoder against shadow (another copy of the
+// defaults), records each key's origin, and applies the overrides in env.
+// It returns the environment as a map and the decoder, or a nil decoder
+// when the YAML was unusable; problems go to ps.
+func decodeInto(data []byte, dst, shadow any, origins map[string]origin, s schema, env []string, ps *problems) (map[string]string, *decoder) {
+	d := &decoder{ps: ps, origins: origins, bad: make(map[string]bool), known: s.known}
+	root, ok := d.parseDocument(data)
+	if !ok {
+		return nil, nil
+	}
+	v := reflect.ValueOf(dst).Elem()
+	if root != nil {
+		d.decodeStruct(root, v, "")
+	}
+	if len(ps.list) == 0 {
+		strictCheck(data, shadow, ps)
+	}
+	vars := envMap(env)
+	d.applyEnv(v, s.env, vars)
+	return vars, d
 }
 
 // origin is where a key's value came from: a line of the file, or an
@@ -85,6 +100,7 @@ type decoder struct {
 	ps      *problems
 	origins map[string]origin
 	bad     map[string]bool // key paths that failed to decode
+	known   []string        // every key path of the root type, for suggestions
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -152,11 +168,10 @@ func (d *decoder) parseDocument(data []byte) (root *yaml.Node, ok bool) {
 // (KnownFields) and reports anything it refuses. The walker is stricter
 // in every respect, so this should never add a problem; it guards against
 // the walker and the struct tags drifting apart.
-func strictCheck(data []byte, ps *problems) {
+func strictCheck(data []byte, shadow any, ps *problems) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	shadow := defaults()
-	err := dec.Decode(&shadow)
+	err := dec.Decode(shadow)
 	if err == nil || errors.Is(err, io.EOF) {
 		return
 	}
@@ -255,7 +270,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			msg := "unknown key"
 			if k.Value == "<<" {
 				msg = "merge keys (<<) are not supported; write the keys out"
-			} else if hints := suggest(path, k.Value, fields); len(hints) > 0 {
+			} else if hints := suggest(d.known, path, k.Value, fields); len(hints) > 0 {
 				for i, h := range hints {
 					hints[i] = strconv.Quote(h)
 				}

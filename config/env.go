@@ -21,7 +21,11 @@ type scalarKey struct {
 // the Config struct, so every scalar key outside a list has exactly one
 // variable, and names stay unambiguous even though key names hold
 // underscores themselves.
-var envKeys = func() map[string]scalarKey {
+var envKeys = envKeysOf(reflect.TypeFor[Config](), EnvPrefix)
+
+// envKeysOf maps the override variables of the config type t, each named
+// prefix and its key path, to their keys.
+func envKeysOf(t reflect.Type, prefix string) map[string]scalarKey {
 	m := make(map[string]scalarKey)
 	var walk func(t reflect.Type, path string, index []int)
 	walk = func(t reflect.Type, path string, index []int) {
@@ -34,18 +38,22 @@ var envKeys = func() map[string]scalarKey {
 			case reflect.Slice:
 				// Lists have no single scalar to override.
 			default:
-				m[EnvName(p)] = scalarKey{path: p, index: idx}
+				m[envName(prefix, p)] = scalarKey{path: p, index: idx}
 			}
 		}
 	}
-	walk(reflect.TypeFor[Config](), "", nil)
+	walk(t, "", nil)
 	return m
-}()
+}
 
 // EnvName returns the environment variable that overrides the key path,
 // such as FIBERGATE_HANDSHAKE_KEY_TTL for handshake.key_ttl.
 func EnvName(path string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+	return envName(EnvPrefix, path)
+}
+
+func envName(prefix, path string) string {
+	return prefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
 
 // envMap turns an os.Environ-style list into a map; a later entry for the
@@ -63,18 +71,17 @@ func envMap(env []string) map[string]string {
 // applyEnv sets every key that has an override variable in vars. Other
 // FIBERGATE_ variables, such as the one holding the storage key, are
 // ignored: their values are never read here.
-func (d *decoder) applyEnv(c *Config, vars map[string]string) {
+func (d *decoder) applyEnv(root reflect.Value, keys map[string]scalarKey, vars map[string]string) {
 	names := make([]string, 0, 4)
 	for name := range vars {
-		if _, ok := envKeys[name]; ok {
+		if _, ok := keys[name]; ok {
 			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
-	root := reflect.ValueOf(c).Elem()
 	for _, name := range names {
-		key, val := envKeys[name], vars[name]
-		c.origins[key.path] = origin{env: name}
+		key, val := keys[name], vars[name]
+		d.origins[key.path] = origin{env: name}
 		if err := setText(root.FieldByIndex(key.index), val); err != nil {
 			d.bad[key.path] = true
 			d.ps.add(Problem{Key: key.path, Env: name, Value: val, Msg: err.Error()})

@@ -17,7 +17,12 @@ import (
 // output back to an equal Config. The output holds no secret: the config
 // only ever names where secrets are.
 func (c *Config) Marshal() ([]byte, error) {
-	root, err := c.encode(reflect.ValueOf(c).Elem(), "")
+	return marshal(reflect.ValueOf(c).Elem(), c.origins)
+}
+
+// marshal writes the config struct v as YAML, as Marshal describes.
+func marshal(v reflect.Value, origins map[string]origin) ([]byte, error) {
+	root, err := encode(v, "", origins)
 	if err != nil {
 		return nil, fmt.Errorf("marshaling config: %w", err)
 	}
@@ -35,7 +40,7 @@ func (c *Config) Marshal() ([]byte, error) {
 
 var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
 
-func (c *Config) encode(v reflect.Value, path string) (*yaml.Node, error) {
+func encode(v reflect.Value, path string, origins map[string]origin) (*yaml.Node, error) {
 	t := v.Type()
 	n := &yaml.Node{Kind: yaml.ScalarNode}
 	switch {
@@ -59,7 +64,7 @@ func (c *Config) encode(v reflect.Value, path string) (*yaml.Node, error) {
 		n.Kind = yaml.MappingNode
 		for _, f := range fieldsOf(t) {
 			p := join(path, f.name)
-			val, err := c.encode(v.Field(f.index), p)
+			val, err := encode(v.Field(f.index), p, origins)
 			if err != nil {
 				return nil, err
 			}
@@ -69,7 +74,7 @@ func (c *Config) encode(v reflect.Value, path string) (*yaml.Node, error) {
 	case t.Kind() == reflect.Slice:
 		n.Kind = yaml.SequenceNode
 		for i := 0; i < v.Len(); i++ {
-			e, err := c.encode(v.Index(i), path+"["+strconv.Itoa(i)+"]")
+			e, err := encode(v.Index(i), path+"["+strconv.Itoa(i)+"]", origins)
 			if err != nil {
 				return nil, err
 			}
@@ -83,7 +88,7 @@ func (c *Config) encode(v reflect.Value, path string) (*yaml.Node, error) {
 	default:
 		return nil, fmt.Errorf("%s: unsupported type %s", path, t)
 	}
-	if o := c.origins[path]; o.env != "" {
+	if o := origins[path]; o.env != "" {
 		n.LineComment = "from " + o.env
 	}
 	return n, nil

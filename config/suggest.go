@@ -9,7 +9,7 @@ import (
 // suggest returns the known keys an unknown key under path was probably
 // meant to be: a sibling within a small edit distance, or failing that
 // keys of the same name elsewhere in the tree. Paths are returned in full.
-func suggest(path, key string, siblings []field) []string {
+func suggest(known []string, path, key string, siblings []field) []string {
 	if len(key) > 64 {
 		return nil
 	}
@@ -25,7 +25,7 @@ func suggest(path, key string, siblings []field) []string {
 		return []string{join(path, best)}
 	}
 	var out []string
-	for _, p := range knownPaths {
+	for _, p := range known {
 		last := p[strings.LastIndexAny(p, ".")+1:]
 		if last == norm && p != join(path, norm) {
 			out = append(out, p)
@@ -83,7 +83,10 @@ func editDistance(a, b string) int {
 }
 
 // knownPaths lists every key path of Config, slices written as "[]".
-var knownPaths = func() []string {
+var knownPaths = knownPathsOf(reflect.TypeFor[Config]())
+
+// knownPathsOf lists every key path of the config type t.
+func knownPathsOf(t reflect.Type) []string {
 	var out []string
 	var walk func(t reflect.Type, path string)
 	walk = func(t reflect.Type, path string) {
@@ -99,6 +102,6 @@ var knownPaths = func() []string {
 			}
 		}
 	}
-	walk(reflect.TypeFor[Config](), "")
+	walk(t, "")
 	return out
-}()
+}

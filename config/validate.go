@@ -23,9 +23,11 @@ const minMaxHeader Size = 1 << 10
 // checker validates a decoded Config, reporting each problem at the origin
 // of the key at fault.
 type checker struct {
-	c   *Config
-	ps  *problems
-	bad map[string]bool // keys that failed to decode: no second report
+	c       *Config
+	origins map[string]origin
+	ps      *problems
+	bad     map[string]bool // keys that failed to decode: no second report
+	env     map[string]scalarKey
 }
 
 // add reports a problem with key unless key, or a key above it, already
@@ -36,14 +38,14 @@ func (k *checker) add(key, value, msg string) {
 			return
 		}
 	}
-	k.ps.add(Problem{Key: key, Line: k.line(key), Env: k.c.origins[key].env, Value: value, Msg: msg})
+	k.ps.add(Problem{Key: key, Line: k.line(key), Env: k.origins[key].env, Value: value, Msg: msg})
 }
 
 // line returns the file line of key, or of the nearest key above it that
 // came from the file, so a missing key is reported where its parent is.
 func (k *checker) line(key string) int {
 	for p := key; p != ""; p = parentPath(p) {
-		if o, ok := k.c.origins[p]; ok {
+		if o, ok := k.origins[p]; ok {
 			return o.line
 		}
 	}
@@ -60,7 +62,7 @@ func parentPath(p string) string {
 }
 
 func (k *checker) set(key string) bool {
-	_, ok := k.c.origins[key]
+	_, ok := k.origins[key]
 	return ok
 }
 
@@ -255,6 +257,7 @@ func (k *checker) upstream() {
 	}
 	k.positiveDuration("upstream.timeout", u.Timeout)
 	k.atLeastOne("upstream.max_conns", u.MaxConns)
+	k.positiveDuration("upstream.idle_timeout", u.IdleTimeout)
 }
 
 func validPort(s string) bool {
@@ -376,8 +379,8 @@ func (k *checker) envName(key, name string) {
 	switch {
 	case !validEnvName(name):
 		k.add(key, name, "want an environment variable name: letters, digits and _, not starting with a digit")
-	case envKeys[name].path != "":
-		k.add(key, name, "names a variable that overrides "+envKeys[name].path+"; choose another name")
+	case k.overrides(name) != "":
+		k.add(key, name, "names a variable that overrides "+k.overrides(name)+"; choose another name")
 	}
 }
 
@@ -423,6 +426,16 @@ func (k *checker) redis() {
 	k.atLeastOne(p+"pool_size", r.PoolSize)
 }
 
+// overrides returns the key path the environment variable name overrides
+// in the config being checked, or "".
+func (k *checker) overrides(name string) string {
+	env := k.env
+	if env == nil {
+		env = envKeys
+	}
+	return env[name].path
+}
+
 func validEnvName(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -452,7 +465,7 @@ func (k *checker) routes() {
 			k.add(p+".path", r.Path, msg)
 		} else {
 			for _, e := range earlier {
-				if e.path == r.Path {
+				if routeKey(e.path) == routeKey(r.Path) {
 					k.add(p+".path", r.Path, "duplicate of "+e.key+lineSuffix(e.line)+"; the first match wins, so this route is never used")
 					break
 				}
@@ -506,16 +519,37 @@ func checkPattern(p string) string {
 }
 
 // shadows reports whether the earlier pattern a matches every path that the
-// later pattern b matches.
+// later pattern b matches, under the proxy's rule: ASCII case and one
+// trailing "/" do not matter, and "/p/*" also matches "/p".
 func shadows(a, b string) bool {
 	if a == "*" {
 		return true
 	}
-	prefix, ok := strings.CutSuffix(a, "*")
+	base, ok := strings.CutSuffix(a, "/*")
 	if !ok {
 		return false
 	}
-	return strings.HasPrefix(strings.TrimSuffix(b, "*"), prefix)
+	base = routeKey(base)
+	if b == "*" {
+		return base == ""
+	}
+	b = routeKey(strings.TrimSuffix(b, "/*"))
+	return b == base || strings.HasPrefix(b, base+"/")
+}
+
+// routeKey is a route pattern as the proxy compares it: ASCII letters in
+// lower case and one trailing "/" dropped (the proxy's routes.go rule).
+func routeKey(p string) string {
+	p = strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, p)
+	if len(p) > 1 && !strings.HasSuffix(p, "/*") {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return p
 }
 
 // ParseTrustedProxy reads one trusted_proxies entry: a CIDR such as

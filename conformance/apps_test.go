@@ -26,6 +26,10 @@ type appSpec struct {
 	unsupported map[string]string
 	// readsGETBody is set when the app reads the body of a GET.
 	readsGETBody bool
+	// maxBurst is how many requests at once the app serves within the
+	// suite's timeouts; 0 means plenty. Python's socketserver listens
+	// with a backlog of 5.
+	maxBurst int
 }
 
 // Where the runtimes are. Debian's python3 has the python3-uvicorn and
@@ -49,12 +53,13 @@ var apps = []appSpec{
 	},
 	// http.server leaves GET bodies unread, as handlers written on it
 	// usually do.
-	{name: "httpserver", start: pythonApp("httpserver_app.py")},
+	{name: "httpserver", start: pythonApp("httpserver_app.py"), maxBurst: 20},
 	{
 		name:         "wsgiref",
 		start:        pythonApp("wsgiref_app.py"),
 		unsupported:  map[string]string{"idle-close": "wsgiref closes every connection after one answer"},
 		readsGETBody: true,
+		maxBurst:     10, // one request at a time, and a backlog of 5
 	},
 	{name: "node", start: nodeApp, readsGETBody: true},
 }

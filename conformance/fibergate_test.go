@@ -30,7 +30,11 @@ const (
 	aliceSS58    = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
 	aliceSeedHex = "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a"
 	bobSS58      = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
-	aliceStake   = "5000"
+	// A second validator, for what one validator must never see of
+	// another's requests.
+	daveSS58    = "5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy"
+	daveSeedHex = "0x868020ae0687dda7d57565093a69090211449845a7e11453612800b663307246"
+	aliceStake  = "5000"
 )
 
 // Bounds on every wait, generous for -race on a small busy machine; each
@@ -194,7 +198,8 @@ func startFibergate(t *testing.T, upstream string, o fgOptions) *fibergate {
 	fmt.Fprintf(&b, "listen: \"127.0.0.1:0\"\nadmin_listen: %q\n", freeAddr(t))
 	fmt.Fprintf(&b, "upstream:\n  url: \"http://%s\"\n  timeout: 10s\n", upstream)
 	fmt.Fprintf(&b, "miner:\n  hotkey: %q\n", bobSS58)
-	fmt.Fprintf(&b, "validators:\n  min_stake: 1000\n  static:\n    - {hotkey: %q, stake: %s}\n", aliceSS58, aliceStake)
+	fmt.Fprintf(&b, "validators:\n  min_stake: 1000\n  static:\n    - {hotkey: %q, stake: %s}\n    - {hotkey: %q, stake: %s}\n",
+		aliceSS58, aliceStake, daveSS58, aliceStake)
 	// The suite sends a few hundred requests a second from one address
 	// and one validator: no rate limit is under test here.
 	b.WriteString("rate_limits:\n  per_ip: {per_second: 0, burst: 0}\n  per_validator: {per_second: 0, burst: 0}\n  handshakes_per_validator: {per_second: 0, burst: 0}\n")
@@ -297,7 +302,14 @@ func streamsMetric(result string) string {
 // after a handshake.
 func aliceClient(t *testing.T, addr string) *client.Client {
 	t.Helper()
-	seed, err := wallet.ParseSeedHex(aliceSeedHex)
+	return validatorClient(t, addr, aliceSeedHex)
+}
+
+// validatorClient returns a validator client for the seed talking to
+// addr, after a handshake.
+func validatorClient(t *testing.T, addr, seedHex string) *client.Client {
+	t.Helper()
+	seed, err := wallet.ParseSeedHex(seedHex)
 	if err != nil {
 		t.Fatal(err)
 	}

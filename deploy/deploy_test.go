@@ -22,8 +22,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// exposed returns every metric name a fibergate exposes, as serve builds
-// its registry, after one event of each kind so that every labelled metric
+// exposed returns every metric name a fibergate exposes, as serve and
+// egress build their registries, after one event of each kind so that every labelled metric
 // has a series. Histograms add their _bucket, _sum and _count names.
 func exposed(t *testing.T) map[string]dto.MetricType {
 	t.Helper()
@@ -52,6 +52,27 @@ func exposed(t *testing.T) map[string]dto.MetricType {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And every metric `fibergate egress` exposes, on a registry of its own
+	// as egress builds it.
+	ereg := prometheus.NewRegistry()
+	em := metrics.NewEgress(ereg, metrics.Build{Version: "v", Revision: "r", GoVersion: "go"}, metrics.EgressGauges{
+		Keys:     func() int { return 1 },
+		InFlight: func() int { return 1 },
+	})
+	em.Init([]string{"encrypted"}, []string{"miner_unreachable"}, []string{"ok"}, []string{"new"}, []string{"complete"}, []string{"static"})
+	em.Request("encrypted", metrics.ResultOK, time.Millisecond)
+	em.Miner("encrypted", time.Millisecond)
+	em.Handshake("ok", "new", time.Millisecond)
+	em.Stream("complete")
+	em.SourceLoaded("static", 1, nil)
+	em.Backoff()
+	em.SnapshotSaved(time.Now(), nil)
+	em.Panic()
+	emfs, err := ereg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs = append(mfs, emfs...)
 	names := map[string]dto.MetricType{}
 	for _, mf := range mfs {
 		names[mf.GetName()] = mf.GetType()
@@ -140,6 +161,12 @@ func TestDashboard(t *testing.T) {
 		"fibergate_keystore_snapshot_last_success_timestamp_seconds",
 		"fibergate_handler_panics_total", "fibergate_build_info",
 		"fibergate_nonce_cache_bytes", "fibergate_nonce_cache_budget_bytes",
+		"fibergate_egress_requests_total", "fibergate_egress_handshakes_total",
+		"fibergate_egress_request_duration_seconds_bucket", "fibergate_egress_miner_duration_seconds_bucket",
+		"fibergate_egress_handshake_duration_seconds_bucket", "fibergate_egress_keys", "fibergate_egress_in_flight",
+		"fibergate_egress_miners", "fibergate_egress_streams_total", "fibergate_egress_backoffs_total",
+		"fibergate_egress_source_reloads_total", "fibergate_egress_handler_panics_total",
+		"fibergate_egress_snapshot_saves_total", "fibergate_egress_snapshot_last_success_timestamp_seconds",
 	} {
 		if !slices.Contains(metricRef.FindAllString(all.String(), -1), want) {
 			t.Errorf("no panel shows %s", want)
@@ -225,7 +252,7 @@ func TestAlertRules(t *testing.T) {
 	for _, want := range []string{
 		"FibergateHandshakeRefusalsRising", "FibergateUpstreamErrors", "FibergateNoValidators",
 		"FibergateSnapshotSavesFailing", "FibergateSnapshotTooOld", "FibergateHandlerPanics",
-		"FibergateReplayGuardFilling", "FibergateReplayGuardFull",
+		"FibergateReplayGuardFilling", "FibergateReplayGuardFull", "FibergateEgressHandshakeFailuresRising",
 	} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alerts.yml has no %s", want)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fibergate/fibergate/client"
 	"github.com/valyala/fasthttp"
 )
 
@@ -192,7 +193,7 @@ func (f *flooder) make(kind int, seq uint64) (floodItem, error) {
 	}
 	staked := f.sessions[seq%uint64(len(f.sessions))]
 	intruder := f.intruders[seq%uint64(len(f.intruders))]
-	nonce := appendNonce(nil, now, rnd[32:])
+	nonce := client.AppendNonce(nil, now, rnd[32:])
 	uuid := hex.AppendEncode(nil, rnd[:32])
 	garbage := base64.URLEncoding.AppendEncode(nil, rnd[32+nonceSuffixLen:])
 
@@ -225,7 +226,7 @@ func (f *flooder) make(kind int, seq uint64) (floodItem, error) {
 		it.hdr, err = signed(staked.identity, staked.identity, n, f.miner, staked.uuid)
 		it.body = garbage
 	case kindStaleNonce:
-		old := appendNonce(nil, now.Add(-2*f.opts.NonceWindow), rnd[32:])
+		old := client.AppendNonce(nil, now.Add(-2*f.opts.NonceWindow), rnd[32:])
 		it.hdr, err = signed(staked.identity, staked.identity, old, f.miner, staked.uuid)
 		it.body = garbage
 	case kindUnknownKey:

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fibergate/fibergate/client"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/valyala/fasthttp"
 )
@@ -108,7 +109,7 @@ func (h *handshaker) make(v uint32) (hsItem, error) {
 	it := hsItem{v: v, uuid: hex.AppendEncode(nil, rnd[32:64])}
 	it.body = append([]byte(`{"encrypted_symmetric_key": "`), base64.StdEncoding.AppendEncode(nil, ct)...)
 	it.body = append(it.body, `"}`...)
-	it.nonce = appendNonce(nil, h.opts.Now(), rnd[64:])
+	it.nonce = client.AppendNonce(nil, h.opts.Now(), rnd[64:])
 	it.sig, err = signHeader(h.ids[v], it.nonce, h.miner, it.uuid, h.opts)
 	return it, err
 }
@@ -116,13 +117,12 @@ func (h *handshaker) make(v uint32) (hsItem, error) {
 // signHeader returns the signature header value of id over
 // "{nonce}:{miner}:{third}".
 func signHeader(id identity, nonce, miner, third []byte, opts *Options) ([]byte, error) {
-	msg := make([]byte, 0, len(nonce)+len(miner)+len(third)+2)
-	msg = append(append(append(append(append(msg, nonce...), ':'), miner...), ':'), third...)
-	sig, err := id.kp.Sign(msg, opts.Rand)
+	msg := client.AppendSigningMessage(make([]byte, 0, len(nonce)+len(miner)+len(third)+2), nonce, miner, third)
+	sig, err := client.AppendSignature(make([]byte, 0, sigHexLen), id.kp, msg, opts.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("loadgen: signing: %w", err)
+		return nil, fmt.Errorf("loadgen: %w", err)
 	}
-	return hex.AppendEncode([]byte("0x"), sig[:]), nil
+	return sig, nil
 }
 
 // exchange sends it to the target and returns the answer in resp.

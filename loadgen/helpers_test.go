@@ -7,13 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fibergate/fibergate/client"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fasthttp"
 )
@@ -51,33 +48,6 @@ func TestPadPayload(t *testing.T) {
 				t.Errorf("got %q, not JSON", got)
 			}
 		})
-	}
-}
-
-func TestAppendNonce(t *testing.T) {
-	format := regexp.MustCompile(`^[0-9]+_[A-Za-z0-9]{10}$`)
-	now := time.Unix(1_700_000_000, 123_456_789)
-	for i := range 50 {
-		rnd := bytes.Repeat([]byte{byte(i * 5)}, 10)
-		rnd[3] = byte(255 - i)
-		got := appendNonce([]byte("x"), now, rnd)
-		if got[0] != 'x' {
-			t.Fatalf("appendNonce overwrote dst: %q", got)
-		}
-		n := got[1:]
-		if !format.Match(n) {
-			t.Errorf("nonce %q: not <unix ns>_<10 alphanumerics>", n)
-		}
-		ts, err := nonce.Parse(n)
-		if err != nil || ts != now.UnixNano() {
-			t.Errorf("nonce %q: parsed %d, %v; want %d", n, ts, err, now.UnixNano())
-		}
-		// Fiber's client (as client.Nonce writes it) maps the same random
-		// bytes to the same nonce.
-		want, err := client.Nonce(now, bytes.NewReader(rnd))
-		if err != nil || string(n) != want {
-			t.Errorf("got %q, client.Nonce gives %q (%v)", n, want, err)
-		}
 	}
 }
 

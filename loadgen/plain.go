@@ -50,7 +50,7 @@ func (p *plainSender) build(n int, now time.Time) ([]plainItem, error) {
 	items := make([]plainItem, n)
 	var nonce []byte
 	for i := range items {
-		nonce = appendNonce(nonce[:0], p.opts.Now(), rnd[i*nonceSuffixLen:])
+		nonce = client.AppendNonce(nonce[:0], p.opts.Now(), rnd[i*nonceSuffixLen:])
 		body, err := client.WithNonce(p.payload, string(nonce))
 		if err != nil {
 			return nil, err

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -137,21 +136,19 @@ func (r *requester) build(n int, now time.Time) ([]reqItem, error) {
 		t := r.opts.Now()
 
 		start := len(arena)
-		arena = appendNonce(arena, t, rb)
+		arena = client.AppendNonce(arena, t, rb)
 		nonce := arena[start:len(arena):len(arena)]
 
-		msg = append(append(append(append(append(msg[:0], nonce...), ':'), r.miner...), ':'), s.uuid...)
-		sig, err := s.kp.Sign(msg, r.opts.Rand)
-		if err != nil {
-			return nil, fmt.Errorf("loadgen: signing: %w", err)
-		}
+		msg = client.AppendSigningMessage(msg[:0], nonce, r.miner, s.uuid)
 		start = len(arena)
-		arena = append(arena, "0x"...)
-		arena = hex.AppendEncode(arena, sig[:])
+		arena, err = client.AppendSignature(arena, s.kp, msg, r.opts.Rand)
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
 		sigHex := arena[start:len(arena):len(arena)]
 
 		start = len(arena)
-		arena = appendNonce(arena, t, rb[nonceSuffixLen:])
+		arena = client.AppendNonce(arena, t, rb[nonceSuffixLen:])
 		bodyNonce := arena[start:len(arena):len(arena)]
 		plain, err := client.WithNonce(r.payload, string(bodyNonce))
 		if err != nil {

@@ -452,8 +452,8 @@ func TestOptionsRefused(t *testing.T) {
 // nonce_capacity. The result and its text say so, by status and code.
 func TestReportsRefusals(t *testing.T) {
 	const w = 10 * time.Second
-	tg := startTarget(t, targetOptions{validators: 2, nonceWindow: w, replayBytes: nonce.NewGuard(nonce.Options{Window: w}).MemoryBytes() + 8<<10})
-	res := run(t, Options{URL: tg.URL, Miner: bobSS58, Validators: 2, Concurrency: 4, Rate: 400, Duration: time.Second, NonceWindow: w})
+	tg := startTarget(t, targetOptions{validators: 2, nonceWindow: w, replayBytes: nonce.NewGuard(nonce.Options{Window: w}).MemoryBytes() + 4<<10})
+	res := run(t, Options{URL: tg.URL, Miner: bobSS58, Validators: 2, Concurrency: 4, Rate: 400, Duration: 2 * time.Second, NonceWindow: w})
 	refused := res.NotOK["429 nonce_capacity"]
 	if refused == 0 || res.OK == 0 || refused+res.OK != res.Ops || res.Errors != refused {
 		t.Fatalf("got %d ok, %d errors of %d, not 200 %v; want some ok and the rest 429 nonce_capacity", res.OK, res.Errors, res.Ops, res.NotOK)

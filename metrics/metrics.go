@@ -164,12 +164,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Help: "Failed accepts of validator connections by reason: fd_limit (out of file descriptors) or other; fibergate waits and accepts again, serving the connections it holds.",
 		}, []string{"reason"}),
 	}
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: Namespace, Name: "build_info",
-		Help:        "Build information; the value is always 1.",
-		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion},
-	})
-	build.Set(1)
+	build := buildInfo(b)
 	// Series with known label values exist from the start at 0, so rates
 	// and alerts see the first increment.
 	for _, r := range []string{"ok", "error"} {
@@ -258,6 +253,17 @@ func (m *Metrics) NonceGuardSaved(err error) {
 // AcceptError records a failed accept of a validator connection; reason is
 // AcceptFDLimit or AcceptOther.
 func (m *Metrics) AcceptError(reason string) { m.acceptErrors.WithLabelValues(reason).Inc() }
+
+// buildInfo returns fibergate_build_info for b.
+func buildInfo(b Build) prometheus.Gauge {
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help:        "Build information; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion},
+	})
+	build.Set(1)
+	return build
+}
 
 // InitResults makes the handshake series for ok and each of handshake, and
 // for each route the request series for ok and each of request, exist at 0,

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net/netip"
 	"strconv"
 	"time"
@@ -17,10 +16,13 @@ type upstreamCall struct {
 	caller   caller      // zero for public routes
 	uuid     []byte      // the key uuid, for X-Fiber-Symmetric-Key-Uuid
 	body     []byte      // what the app receives
-	newBody  bool        // body replaces the request's (a decrypted body)
 	keepType bool        // keep the request's Content-Type (not a decrypted body)
 	encrypt  bool        // encrypt the response under key
 	key      *fernet.Key // the request's key, when encrypt is set
+	// jsonObject is set when body was verified (signed or decrypted) and
+	// is one JSON object, which no app can read as a request: only then
+	// may the connection that carries it carry another request.
+	jsonObject bool
 }
 
 // Headers fibergate sets for the app; any arriving from outside are removed.
@@ -29,56 +31,24 @@ const (
 	headerValidatorStake  = "X-Fiber-Validator-Stake"
 	headerKeyUUID         = "X-Fiber-Symmetric-Key-Uuid"
 	headerEncrypted       = "X-Fiber-Encrypted"
+	headerContentType     = "X-Fiber-Content-Type" // the app's Content-Type of an encrypted answer
 )
 
 // outbound is what the app is told about a request beyond its checks: the
-// canonical request target (escaped path and query) and fibergate's view
-// of the client, worked out once in Serve.
+// method, the canonical request target (escaped path and query) and
+// fibergate's view of the client, worked out once in Serve.
 type outbound struct {
+	method string
 	target []byte
 	client netip.Addr
 }
 
 // forward sends the request to the app and relays its answer. It returns a
 // Code only when nothing was written to the validator yet.
-//
-// The validator's request object itself goes to the app, edited in place
-// (headers that must not pass removed, fibergate's added, the decrypted
-// body set), rather than copied header by header into a new one.
 func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call upstreamCall) Code {
-	req := &ctx.Request
-	stripRequestHeaders(req, &call)
-	req.SetRequestURIBytes(out.target)
-	req.Header.SetHost(h.upHost)
-	req.Header.SetProtocol("HTTP/1.1")
-	// The validator's Connection: close was noted by the server already;
-	// it is no business of the upstream connection.
-	req.Header.ResetConnectionClose()
-	if !call.keepType {
-		req.Header.SetContentType("application/json")
-	}
-	if c := call.caller; c.id != nil {
-		req.Header.Set(headerValidatorHotkey, c.id.ss58)
-		var num [32]byte
-		req.Header.SetBytesV(headerValidatorStake, strconv.AppendFloat(num[:0], c.stake, 'f', -1, 64))
-		if len(call.uuid) > 0 {
-			req.Header.SetBytesV(headerKeyUUID, call.uuid)
-		}
-	}
-	if c := out.client; c.IsValid() {
-		var buf [64]byte
-		req.Header.SetBytesV("X-Forwarded-For", c.AppendTo(buf[:0]))
-		req.Header.SetBytesV("X-Real-Ip", c.AppendTo(buf[:0]))
-		req.Header.SetBytesV("Forwarded", appendForwarded(buf[:0], c))
-	}
-	if call.newBody {
-		req.SetBodyRaw(call.body)
-	}
-	if len(req.Body()) > 0 && !hasBody(ctx) {
-		// An app may ignore a GET's body and read it as the next request:
-		// this connection must not carry another one.
-		req.SetConnectionClose()
-	}
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	h.buildUpstreamRequest(req, &ctx.Request, out, &call)
 	resp := fasthttp.AcquireResponse()
 
 	// Real time (Options.Now is the protocol clock), read as the time
@@ -88,9 +58,12 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call
 		began = time.Now()
 	}
 	sent := time.Since(began)
-	err := h.upstream.DoDeadline(req, resp, began.Add(sent+h.opts.UpstreamTimeout))
-	answered := time.Since(began)
-	h.opts.Metrics.Upstream(r.label, answered-sent)
+	var caller *[32]byte
+	if call.caller.id != nil {
+		caller = &call.caller.id.pub
+	}
+	x, err := h.up.send(req, resp, caller, began.Add(sent+h.opts.UpstreamTimeout), mayResend(req))
+	h.opts.Metrics.Upstream(r.label, time.Since(began)-sent)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		if errors.Is(err, fasthttp.ErrTimeout) {
@@ -99,33 +72,85 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call
 		h.log.Warn("upstream request failed", "route", r.label, "err", err)
 		return CodeUpstreamDown
 	}
-	h.upLastOK.Store(began.UnixNano() + int64(answered))
+	// A panic while relaying is recovered by Serve; the exchange is then
+	// still held here and is closed rather than leaked.
+	defer x.abandon()
+	return h.relay(ctx, r, &x, call)
+}
+
+// buildUpstreamRequest builds, in dst, the request the app receives, from
+// what was checked: the method and target Serve checked, the app's Host,
+// the headers of the request's header section that forwardRequestHeader
+// lets through (a trailer section is never read: no trailer field reaches
+// the app), fibergate's own headers, and the body that was verified, its
+// length stated by Content-Length.
+func (h *Handler) buildUpstreamRequest(dst, src *fasthttp.Request, out outbound, call *upstreamCall) {
+	dst.Header.SetNoDefaultContentType(true)
+	dst.Header.SetMethod(out.method)
+	dst.Header.SetRequestURIBytes(out.target)
+	dst.Header.SetHost(h.upHost)
+	copyRequestHeaders(&dst.Header, &src.Header, call)
+	if !call.keepType {
+		dst.Header.SetContentType("application/json")
+	}
+	if c := call.caller; c.id != nil {
+		dst.Header.Set(headerValidatorHotkey, c.id.ss58)
+		var num [32]byte
+		dst.Header.SetBytesV(headerValidatorStake, strconv.AppendFloat(num[:0], c.stake, 'f', -1, 64))
+		if len(call.uuid) > 0 {
+			dst.Header.SetBytesV(headerKeyUUID, call.uuid)
+		}
+	}
+	if c := out.client; c.IsValid() {
+		var buf [64]byte
+		dst.Header.SetBytesV("X-Forwarded-For", c.AppendTo(buf[:0]))
+		dst.Header.SetBytesV("X-Real-Ip", c.AppendTo(buf[:0]))
+		dst.Header.SetBytesV("Forwarded", appendForwarded(buf[:0], c))
+	}
+	dst.SetBodyRaw(call.body)
+	if len(call.body) > 0 && !(call.jsonObject && methodHasBody(out.method)) {
+		// An app that answers without reading this body would read it as
+		// the next request on the connection: it carries nothing after.
+		dst.Header.SetConnectionClose()
+	}
+}
+
+// mayResend reports whether a request may reach the app twice: a GET,
+// HEAD or OPTIONS without a body.
+func mayResend(req *fasthttp.Request) bool {
+	if len(req.Body()) > 0 {
+		return false
+	}
+	m := req.Header.Method()
+	return string(m) == fasthttp.MethodGet || string(m) == fasthttp.MethodHead || string(m) == fasthttp.MethodOptions
+}
+
+// relay passes the app's answer to the validator. It owns x and finishes
+// it, or hands it to the stream relay, which does.
+func (h *Handler) relay(ctx *fasthttp.RequestCtx, r *route, x *exchange, call upstreamCall) Code {
+	resp := x.resp
 	status := resp.StatusCode()
 	switch {
 	case status < 200:
-		// Interim answers are consumed by the client; what is left is a
-		// 101 nobody asked for (Upgrade is never forwarded).
-		fasthttp.ReleaseResponse(resp)
+		// Interim answers were read past; what is left is a 101 nobody
+		// asked for (Upgrade is never forwarded).
+		x.finish(false)
 		return CodeUpstreamInvalid
-	case ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified || resp.BodyStream() == nil:
+	case ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified:
 		h.relayBodiless(ctx, resp, call.encrypt)
-		fasthttp.ReleaseResponse(resp)
+		x.finish(false)
 		return ""
 	case isStream(resp):
-		h.relayStream(ctx, resp, call)
-		return ""
+		return h.relayStream(ctx, x, call)
 	}
-	defer fasthttp.ReleaseResponse(resp)
 	n := resp.Header.ContentLength()
 	if n > h.opts.MaxResponse {
 		h.log.Warn("upstream answer too large", "route", r.label, "content_length", n, "max_response", h.opts.MaxResponse)
+		x.finish(false)
 		return CodeUpstreamTooLarge
 	}
-	buf := getBuf()
-	defer putBuf(buf)
-	body, err := readBody(resp.BodyStream(), n, (*buf)[:0])
-	*buf = body
-	if err != nil {
+	if err := x.readFixed(h.opts.MaxResponse); err != nil {
+		x.finish(false)
 		if isTimeout(err) {
 			return CodeUpstreamTimeout
 		}
@@ -133,38 +158,24 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call
 	}
 	copyResponseHeaders(&ctx.Response, resp, call.encrypt)
 	if call.encrypt {
-		out := getBuf()
-		defer putBuf(out)
-		sealed, err := call.key.Seal((*out)[:0], body)
-		*out = sealed
+		buf := getBuf()
+		sealed, err := call.key.Seal((*buf)[:0], resp.Body())
 		if err != nil {
+			putBuf(buf)
+			x.finish(false)
 			return CodeInternal
 		}
-		buf, out = out, buf // the sealed body is the one handed over
+		// The sealed buffer becomes the answer's body, and the answer's
+		// previous buffer goes back to the pool: no copy.
+		*buf = ctx.Response.SwapBody(sealed)[:0]
+		putBuf(buf)
+	} else {
+		// The app's body moves to the validator's answer, and the
+		// answer's previous buffer to the app's: no copy.
+		resp.SwapBody(ctx.Response.SwapBody(resp.Body()))
 	}
-	// The buffer becomes the answer's body, and the answer's previous
-	// buffer comes back to the pool: no copy.
-	*buf = ctx.Response.SwapBody(*buf)[:0]
+	x.finish(true)
 	return ""
-}
-
-// readBody appends exactly n bytes of a fixed-length upstream body to dst.
-// n is at most the configured answer limit, checked by the caller. It reads
-// on to the stream's end: only a body read to its end lets fasthttp put the
-// connection back in the pool.
-func readBody(st io.Reader, n int, dst []byte) ([]byte, error) {
-	if cap(dst) < n {
-		dst = make([]byte, 0, n)
-	}
-	dst = dst[:n]
-	if _, err := io.ReadFull(st, dst); err != nil {
-		return dst[:0], err
-	}
-	var end [1]byte
-	if m, err := st.Read(end[:]); m != 0 || err != io.EOF {
-		return dst[:0], io.ErrUnexpectedEOF
-	}
-	return dst, nil
 }
 
 func isTimeout(err error) bool {

@@ -2,14 +2,13 @@ package proxy
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/nonce"
@@ -20,9 +19,6 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// upstreamDialTimeout bounds connecting to the upstream app.
-const upstreamDialTimeout = 3 * time.Second
-
 // Handler serves the Fiber endpoints and proxies every other path to the
 // upstream app. It is safe for concurrent use; Serve is its fasthttp
 // request handler.
@@ -31,9 +27,8 @@ type Handler struct {
 	routes    *routeTable
 	ids       *identityCache
 	limits    *limiter
-	upAddr    string       // host:port of the app, for readiness probes
-	upLastOK  atomic.Int64 // unix ns of the last answer from the app
-	upstream  *fasthttp.HostClient
+	upAddr    string // host:port of the app, for readiness probes
+	up        *upstream
 	upHost    string
 	pubKeyPEM string // JSON-quoted SPKI PEM, for /public-encryption-key
 	minerSS58 []byte // this miner's canonical address
@@ -116,39 +111,22 @@ func New(opts Options) (*Handler, error) {
 		window:    int64(opts.NonceWindow),
 		realClock: realClock,
 		log:       log.With("component", "proxy"),
-		upstream: &fasthttp.HostClient{
-			Addr:                addr,
-			IsTLS:               u.Scheme == "https",
-			MaxConns:            opts.UpstreamConns,
-			MaxIdleConnDuration: 90 * time.Second,
-			StreamResponseBody:  true,
-			// Room for a typical request or answer in one read or write.
-			ReadBufferSize:                16 << 10,
-			WriteBufferSize:               16 << 10,
-			NoDefaultUserAgentHeader:      true,
-			DisableHeaderNamesNormalizing: false,
-			DisablePathNormalizing:        true,
-			// See retryUpstream for which requests are tried again.
-			MaxIdemponentCallAttempts: 3,
-			RetryIfErr:                retryUpstream,
-			// A refused dial is immediate on loopback; this bounds the rest,
-			// so a dead upstream is a quick 502.
-			Dial: func(addr string) (net.Conn, error) {
-				c, err := fasthttp.DialTimeout(addr, upstreamDialTimeout)
-				if err != nil || u.Scheme == "https" {
-					// TLS reads records ahead (session tickets): a peek
-					// would see them as stray bytes.
-					return c, err
-				}
-				return newCheckedConn(c), nil
-			},
-		},
 	}
+	var tlsConf *tls.Config
+	if u.Scheme == "https" {
+		tlsConf = &tls.Config{ServerName: u.Hostname()}
+	}
+	h.up = newUpstream(upstreamOptions{
+		Addr:        addr,
+		TLS:         tlsConf,
+		MaxConns:    opts.UpstreamConns,
+		IdleTimeout: opts.UpstreamIdle,
+	})
 	return h, nil
 }
 
 // Close releases the upstream connections.
-func (h *Handler) Close() { h.upstream.CloseIdleConnections() }
+func (h *Handler) Close() { h.up.Close() }
 
 // Serve is the fasthttp request handler.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
@@ -177,9 +155,12 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	switch {
 	case badFraming(&ctx.Request):
 		label, code, closeConn = "invalid_http", CodeBadRequest, true
-	case !allowedMethod(ctx.Method()):
-		label, code = "invalid_http", CodeMethodNotAllowed
 	default:
+		method, ok := canonicalMethod(ctx.Method())
+		if !ok {
+			label, code = "invalid_http", CodeMethodNotAllowed
+			break
+		}
 		pathBuf := getBuf()
 		defer putBuf(pathBuf)
 		buf, path, target, ok := canonicalTarget((*pathBuf)[:0], ctx.URI())
@@ -188,7 +169,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			label, code = labelInvalidHTTP, CodeBadPath
 			break
 		}
-		out := outbound{target: target, client: h.clientAddr(ctx)}
+		out := outbound{method: method, target: target, client: h.clientAddr(ctx)}
 		code = h.limits.admit(ctx, out.client, start)
 		switch string(path) {
 		case "/public-encryption-key":

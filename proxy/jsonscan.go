@@ -38,6 +38,23 @@ func bodyNonce(b []byte) ([]byte, Code) {
 	return s.nonce, ""
 }
 
+// isJSONObject reports whether b is one valid JSON object (whitespace
+// around it allowed). Such a body cannot be read as an HTTP request by an
+// app that ignores it: after any blank lines, its first line begins with
+// "{", which no HTTP server takes for a request line.
+func isJSONObject(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	s := jsonScanner{b: b}
+	s.space()
+	if s.i >= len(b) || b[s.i] != '{' || !s.object(0, false) {
+		return false
+	}
+	s.space()
+	return s.i == len(b)
+}
+
 type jsonScanner struct {
 	b         []byte
 	i         int

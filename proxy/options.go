@@ -54,8 +54,12 @@ type Options struct {
 	// UpstreamTimeout bounds the wait for the app's response headers, and
 	// each wait for more of a streamed body. Default 60 s.
 	UpstreamTimeout time.Duration
-	// UpstreamConns caps pooled keep-alive connections to the app. Default 512.
+	// UpstreamConns caps open connections to the app. Default 512.
 	UpstreamConns int
+	// UpstreamIdle is how long a pooled connection to the app may stay
+	// idle and still be used; keep it below the app's keep-alive timeout.
+	// Default 1 s.
+	UpstreamIdle time.Duration
 	// MaxBody caps request bodies in bytes (413 above). Default 10 MiB.
 	MaxBody int
 	// MaxResponse caps a buffered (fixed-length) answer from the app in

@@ -15,7 +15,7 @@ const upstreamFresh = 10 * time.Second
 // in the last few seconds, or a TCP connection to it opens now. It is cheap
 // to call often (readiness probes) and safe for concurrent use.
 func (h *Handler) CheckUpstream(ctx context.Context) error {
-	if time.Since(time.Unix(0, h.upLastOK.Load())) < upstreamFresh {
+	if time.Since(time.Unix(0, h.up.lastOK.Load())) < upstreamFresh {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -26,6 +26,6 @@ func (h *Handler) CheckUpstream(ctx context.Context) error {
 		return fmt.Errorf("upstream %s unreachable: %w", h.upAddr, err)
 	}
 	conn.Close()
-	h.upLastOK.Store(time.Now().UnixNano())
+	h.up.lastOK.Store(time.Now().UnixNano())
 	return nil
 }

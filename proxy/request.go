@@ -44,13 +44,6 @@ func (h *Handler) proxy(ctx *fasthttp.RequestCtx, r *route, out outbound, now, r
 	return h.encrypted(ctx, r, &fh, out, now, real)
 }
 
-// hasBody reports whether a body is part of the request method's meaning:
-// one to decrypt or check. Servers may ignore the body of a GET, HEAD,
-// OPTIONS or DELETE.
-func hasBody(ctx *fasthttp.RequestCtx) bool {
-	return !ctx.IsGet() && !ctx.IsHead() && !ctx.IsOptions() && !ctx.IsDelete()
-}
-
 // encrypted handles an encrypted-mode request: signed headers over the
 // key uuid, a Fernet body under that key, fresh token and inner nonce. The
 // header nonce and the inner nonce are recorded together, once both are
@@ -62,7 +55,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	if len(fh.uuid) > maxUUID {
 		return CodeBadRequest
 	}
-	body := hasBody(ctx)
+	body := methodHasBody(out.method)
 	if !body && len(ctx.Request.Body()) > 0 {
 		// The signature does not cover a GET's body, and an app that
 		// ignores it would read it as another request.
@@ -125,8 +118,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 	if encrypt {
 		call.key = entry.Key
 	}
-	call.body, call.newBody = plain, true
-	call.keepType = false
+	call.body, call.keepType, call.jsonObject = plain, false, true
 	return h.forward(ctx, r, out, call)
 }
 
@@ -200,7 +192,7 @@ func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, o
 	body := ctx.Request.Body()
 	var code Code
 	var c caller
-	if len(body) == 0 && !hasBody(ctx) {
+	if len(body) == 0 && !methodHasBody(out.method) {
 		c, code = h.authenticate(ctx, fh, now, real, limitRequest, nil, emptySHA256)
 	} else {
 		sum := sha256.Sum256(body)
@@ -211,5 +203,5 @@ func (h *Handler) signed(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders, o
 	if code != "" {
 		return code
 	}
-	return h.forward(ctx, r, out, upstreamCall{caller: c, body: body, keepType: true})
+	return h.forward(ctx, r, out, upstreamCall{caller: c, body: body, keepType: true, jsonObject: len(body) > 0 && isJSONObject(body)})
 }

@@ -32,6 +32,13 @@ type scriptedApp struct {
 	answer func(w *bufio.Writer, c net.Conn, r *scriptedRequest) (keepOpen bool)
 	wg     sync.WaitGroup
 	conns  atomic.Int64 // connections accepted
+	// ignoreBody says which request bodies are left unread, as Python's
+	// http.server does when a handler ignores them: they are read as the
+	// start of the next request.
+	ignoreBody func(r *scriptedRequest) bool
+	// answerBeforeBody answers once the head is read, then reads the body
+	// slowly, as an app that does not wait for it.
+	answerBeforeBody bool
 }
 
 // connections returns how many connections the app has accepted.
@@ -89,9 +96,29 @@ func (a *scriptedApp) serve(c net.Conn) {
 	br := bufio.NewReader(c)
 	bw := bufio.NewWriter(c)
 	for {
-		r, err := readScriptedRequest(br)
+		r, err := readScriptedHead(br)
 		if err != nil {
 			return
+		}
+		if a.answerBeforeBody {
+			n := bodyLength(r)
+			keep := a.answer(bw, c, r)
+			if bw.Flush() != nil || !keep {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+			if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+				return
+			}
+			a.mu.Lock()
+			a.got = append(a.got, *r)
+			a.mu.Unlock()
+			continue
+		}
+		if a.ignoreBody == nil || !a.ignoreBody(r) {
+			if err := readScriptedBody(br, r); err != nil {
+				return
+			}
 		}
 		a.mu.Lock()
 		a.got = append(a.got, *r)
@@ -103,7 +130,26 @@ func (a *scriptedApp) serve(c net.Conn) {
 	}
 }
 
-func readScriptedRequest(br *bufio.Reader) (*scriptedRequest, error) {
+// bodyLength is the request's Content-Length, 0 when absent or bad.
+func bodyLength(r *scriptedRequest) int {
+	n, err := strconv.Atoi(r.Header.Get("Content-Length"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+func readScriptedBody(br *bufio.Reader, r *scriptedRequest) error {
+	if n := bodyLength(r); n > 0 {
+		r.Body = make([]byte, n)
+		if _, err := io.ReadFull(br, r.Body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readScriptedHead(br *bufio.Reader) (*scriptedRequest, error) {
 	line, err := br.ReadString('\n')
 	if err != nil {
 		return nil, err
@@ -125,12 +171,6 @@ func readScriptedRequest(br *bufio.Reader) (*scriptedRequest, error) {
 		r.RawHeader = append(r.RawHeader, l)
 		if k, v, ok := strings.Cut(l, ":"); ok {
 			r.Header.Add(k, strings.TrimSpace(v))
-		}
-	}
-	if n, err := strconv.Atoi(r.Header.Get("Content-Length")); err == nil && n > 0 {
-		r.Body = make([]byte, n)
-		if _, err := io.ReadFull(br, r.Body); err != nil {
-			return nil, err
 		}
 	}
 	return r, nil

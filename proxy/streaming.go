@@ -38,11 +38,11 @@ var (
 // it while writing the response, after the handler has returned, and
 // flushes each piece Read returns. It passes the app's bytes as they come,
 // or, with a key, each complete line as one Fernet token and "\n" (an
-// empty line as a bare "\n", never an empty token). It owns resp and
-// releases it on Close.
+// empty line as a bare "\n", never an empty token). It owns the exchange
+// with the app and finishes it on Close.
 type relay struct {
 	h       *Handler
-	resp    *fasthttp.Response
+	x       exchange
 	src     io.Reader
 	key     *fernet.Key // nil: plain
 	br      *bufio.Reader
@@ -50,17 +50,23 @@ type relay struct {
 	out     []byte // sealed output not yet returned
 	off     int
 	err     error // sticky: what every later Read returns
+	cause   error // the app's stream error that cut the stream
 	result  string
 	maxLine int
 }
 
 var relayPool = sync.Pool{New: func() any { return new(relay) }}
 
-// relayStream sets the validator's body to the app's streamed answer.
-func (h *Handler) relayStream(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, call upstreamCall) {
-	copyResponseHeaders(&ctx.Response, resp, call.encrypt)
+// relayStream sets the validator's body to the app's streamed answer. An
+// encrypted stream's first line is read before anything is sent, so a
+// stream that cannot deliver it (the app cut it off, or it is over
+// limits.max_stream_line) is answered with a Code instead of a cut
+// answer; after the first line, a cut stream looks cut.
+func (h *Handler) relayStream(ctx *fasthttp.RequestCtx, x *exchange, call upstreamCall) Code {
+	x.openStream()
 	s := relayPool.Get().(*relay)
-	*s = relay{h: h, resp: resp, src: resp.BodyStream(), maxLine: h.opts.MaxStreamLine, line: s.line[:0], out: s.out[:0], br: s.br}
+	*s = relay{h: h, x: *x, src: x.resp.BodyStream(), maxLine: h.opts.MaxStreamLine, line: s.line[:0], out: s.out[:0], br: s.br}
+	*x = exchange{}
 	if call.encrypt && call.key != nil {
 		s.key = call.key
 		if s.br == nil {
@@ -68,8 +74,42 @@ func (h *Handler) relayStream(ctx *fasthttp.RequestCtx, resp *fasthttp.Response,
 		} else {
 			s.br.Reset(s.src)
 		}
+		if code := s.first(); code != "" {
+			s.Close()
+			return code
+		}
 	}
+	copyResponseHeaders(&ctx.Response, s.x.resp, call.encrypt)
 	ctx.Response.SetBodyStream(s, -1)
+	return ""
+}
+
+// first seals the encrypted stream's first line, and returns the Code to
+// answer with when there is none to send: the stream ended cleanly with
+// no line at all is a whole, empty answer.
+func (s *relay) first() (code Code) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.h.opts.Metrics.Panic()
+			s.h.log.Error("stream relay panic", "panic", fmt.Sprint(v))
+			s.end(errStreamBug, streamPanic)
+			code = CodeInternal
+		}
+	}()
+	for s.off == len(s.out) && s.err == nil {
+		s.step()
+	}
+	switch {
+	case s.off < len(s.out), s.result == streamComplete:
+		return ""
+	case s.result == streamLongLine:
+		return CodeUpstreamTooLarge
+	case s.result == streamPanic:
+		return CodeInternal
+	case isTimeout(s.cause):
+		return CodeUpstreamTimeout
+	}
+	return CodeUpstreamDown
 }
 
 // Read implements io.Reader for fasthttp. A panic here would kill the
@@ -99,6 +139,7 @@ func (s *relay) readPlain(p []byte) (int, error) {
 	case errors.Is(err, io.EOF):
 		s.end(io.EOF, streamComplete)
 	default:
+		s.cause = err
 		s.end(errStreamCut, streamUpstream)
 	}
 	if n > 0 {
@@ -112,44 +153,51 @@ func (s *relay) readSealed(p []byte) (int, error) {
 		if s.err != nil {
 			return 0, s.err
 		}
-		s.out, s.off = s.out[:0], 0
-		chunk, err := s.br.ReadSlice('\n')
-		if err == nil {
-			chunk = chunk[:len(chunk)-1]
-		}
-		if len(s.line)+len(chunk) > s.maxLine {
-			s.end(errLongLine, streamLongLine)
-			return 0, s.err
-		}
-		switch {
-		case err == nil:
-			line := chunk
-			if len(s.line) > 0 {
-				s.line = append(s.line, chunk...)
-				line = s.line
-			}
-			if !s.seal(line) {
-				return 0, s.err
-			}
-			s.line = s.line[:0]
-		case errors.Is(err, bufio.ErrBufferFull):
-			s.line = append(s.line, chunk...)
-		case errors.Is(err, io.EOF):
-			// The app ended its body cleanly: a last line without "\n"
-			// is whole.
-			s.line = append(s.line, chunk...)
-			if len(s.line) > 0 && !s.seal(s.line) {
-				return 0, s.err
-			}
-			s.end(io.EOF, streamComplete)
-		default:
-			// Cut off: a partial line is never sealed.
-			s.end(errStreamCut, streamUpstream)
-		}
+		s.step()
 	}
 	n := copy(p, s.out[s.off:])
 	s.off += n
 	return n, nil
+}
+
+// step reads what the app sent next: it seals a completed line into the
+// output, keeps part of a line that does not fit the buffer, or records
+// how the stream ended. The output must be empty.
+func (s *relay) step() {
+	s.out, s.off = s.out[:0], 0
+	chunk, err := s.br.ReadSlice('\n')
+	if err == nil {
+		chunk = chunk[:len(chunk)-1]
+	}
+	if len(s.line)+len(chunk) > s.maxLine {
+		s.end(errLongLine, streamLongLine)
+		return
+	}
+	switch {
+	case err == nil:
+		line := chunk
+		if len(s.line) > 0 {
+			s.line = append(s.line, chunk...)
+			line = s.line
+		}
+		if s.seal(line) {
+			s.line = s.line[:0]
+		}
+	case errors.Is(err, bufio.ErrBufferFull):
+		s.line = append(s.line, chunk...)
+	case errors.Is(err, io.EOF):
+		// The app ended its body cleanly: a last line without "\n" is
+		// whole.
+		s.line = append(s.line, chunk...)
+		if len(s.line) > 0 && !s.seal(s.line) {
+			return
+		}
+		s.end(io.EOF, streamComplete)
+	default:
+		// Cut off: a partial line is never sealed.
+		s.cause = err
+		s.end(errStreamCut, streamUpstream)
+	}
 }
 
 // seal appends line's token and "\n" to the output (a bare "\n" for an
@@ -179,16 +227,17 @@ func (s *relay) end(err error, result string) {
 }
 
 // Close is called by fasthttp when the response is written or abandoned.
-// An unfinished stream means the validator went away; releasing resp
-// closes an upstream connection whose answer was not read to its end.
+// An unfinished stream means the validator went away. The exchange with
+// the app is finished: its connection is pooled again only if the app's
+// body was read to its clean end.
 func (s *relay) Close() error {
 	if s.result == "" {
 		s.end(errStreamCut, streamClientErr)
 	}
-	fasthttp.ReleaseResponse(s.resp)
 	if s.br != nil {
 		s.br.Reset(nil)
 	}
+	s.x.finish(s.result == streamComplete)
 	if cap(s.line) > 1<<20 {
 		s.line = nil
 	}

@@ -399,13 +399,12 @@ func (r *Registry) loadChainCache() (loaded bool) {
 // cacheMatches returns the check that a cache file was written for netuid
 // and rule: every node names netuid, and carries alpha_stake exactly when
 // the rule is Fiber 2.5's.
-func cacheMatches(netuid uint16, rule chain.StakeRule) func(nodeEntry) error {
-	return func(e nodeEntry) error {
-		var n int
-		if e.NetUID == nil || json.Unmarshal(e.NetUID, &n) != nil || n != int(netuid) {
+func cacheMatches(netuid uint16, rule chain.StakeRule) func(*Node) error {
+	return func(n *Node) error {
+		if n.NetUID != int(netuid) {
 			return fmt.Errorf("not of netuid %d", netuid)
 		}
-		if (e.AlphaStake != nil) != (rule == chain.StakeFiber25) {
+		if n.AlphaStake != (rule == chain.StakeFiber25) {
 			return fmt.Errorf("written under another stake rule than %s", rule)
 		}
 		return nil

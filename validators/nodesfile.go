@@ -23,16 +23,39 @@ const maxNodesFile = 64 << 20
 // in memory (about 300 bytes an entry) near the file's own size.
 const maxNodes = 1 << 16
 
-// nodeEntry is the part of a Fiber node record fibergate uses; the other
-// fields (node_id, ip, port, netuid, ...) are ignored.
-// Each field is the raw JSON value, a slice of the file's bytes: nil when
-// the field is absent or null.
+// Node is one record of Fiber's nodes.json as fibergate reads it: the
+// hotkey (checked), and the other fields as far as they are well-formed.
+// The rest of the record (coldkey, incentive, trust, ...) is ignored.
+type Node struct {
+	// Hotkey is the SS58 address as the file spells it; PublicKey is it
+	// decoded.
+	Hotkey    string
+	PublicKey [32]byte
+	// Stake is the record's stake, nil when absent; StakeRaw is its JSON.
+	Stake    *float64
+	StakeRaw json.RawMessage
+	// NodeID is the uid, -1 when absent or not a whole number.
+	NodeID int
+	// IP is the address as written: a dotted quad, IPv6 text, or the u128
+	// in decimal (as Fiber 2.5 writes it), from a JSON string or number;
+	// "" when absent or of another type.
+	IP string
+	// IPType is 4 or 6 (0 when absent), Port the port (0 when absent or
+	// not a whole number).
+	IPType int
+	Port   int
+	// NetUID is the subnet, -1 when absent or not a whole number;
+	// AlphaStake says the record has an alpha_stake (Fiber 2.5 writes
+	// one). fibergate's chain cache is checked against both.
+	NetUID     int
+	AlphaStake bool
+}
+
+// nodeEntry is a record's fields as found: each the raw JSON value, a
+// slice of the file's bytes, nil when the field is absent or null. The
+// other fields are ignored.
 type nodeEntry struct {
-	Hotkey []byte
-	Stake  []byte
-	// Read for the chain cache's check only.
-	NetUID     []byte
-	AlphaStake []byte
+	Hotkey, Stake, NodeID, IP, IPType, Port, NetUID, AlphaStake []byte
 }
 
 // parseEntry reads the fields of one node record from raw, a JSON value
@@ -68,6 +91,14 @@ func parseEntry(raw []byte) (nodeEntry, bool) {
 			e.Hotkey = v
 		case "stake":
 			e.Stake = v
+		case "node_id":
+			e.NodeID = v
+		case "ip":
+			e.IP = v
+		case "ip_type":
+			e.IPType = v
+		case "port":
+			e.Port = v
 		case "netuid":
 			e.NetUID = v
 		case "alpha_stake":
@@ -93,6 +124,10 @@ func jsonString(raw []byte) string {
 	json.Unmarshal(raw, &s) // valid JSON: cannot fail
 	return s
 }
+
+// ReadNodesFile reads the nodes file at path, refusing one larger than
+// 64 MiB.
+func ReadNodesFile(path string) ([]byte, error) { return readNodesFile(path) }
 
 // readNodesFile reads the file at path, refusing one larger than
 // maxNodesFile. The buffer is sized from the file's size, so reading takes
@@ -129,36 +164,95 @@ func readNodesFile(path string) ([]byte, error) {
 	}
 }
 
-// parseNodes parses a Fiber nodes.json: a JSON object keyed by SS58 hotkey
-// whose values hold at least "hotkey" and "stake", or a JSON array of such
-// values. Any bad entry refuses the whole file, naming the entry: a silently
-// partial list would refuse validators for no reason anyone could see.
-// check, when not nil, is also asked about every entry.
+// parseNodes parses a Fiber nodes.json into validators: every entry needs
+// a stake (see ParseNodes); checks, if any, may refuse an entry too.
+func parseNodes(data []byte, source string, checks ...func(*Node) error) ([]Validator, error) {
+	checks = append([]func(*Node) error{func(n *Node) error {
+		if n.StakeRaw == nil {
+			return errors.New("no stake")
+		}
+		if n.Stake == nil {
+			return fmt.Errorf("stake %s: want a number", clip(n.StakeRaw))
+		}
+		return checkStake(*n.Stake)
+	}}, checks...)
+	var out []Validator
+	err := walkNodes(data, func(n *Node) error {
+		for _, c := range checks {
+			if err := c(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nodesTo{
+		start: func(n int) { out = make([]Validator, 0, n) },
+		each: func(n *Node) {
+			out = append(out, Validator{Hotkey: n.Hotkey, PublicKey: n.PublicKey, Stake: *n.Stake, Source: source})
+		},
+		hotkey: func(j int) string { return out[j].Hotkey },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// nodesTo is where walkNodes puts the nodes it accepts: start is told how
+// many entries there are, each is given every accepted node (which it must
+// copy), and hotkey returns the hotkey of the j-th accepted one.
+type nodesTo struct {
+	start  func(n int)
+	each   func(n *Node)
+	hotkey func(j int) string
+}
+
+// ParseNodes parses a Fiber nodes.json: a JSON object keyed by SS58 hotkey
+// whose values hold at least "hotkey", or a JSON array of such values.
+// check, when not nil, is called on each entry once its hotkey checked
+// out and may refuse it. Any bad entry refuses the whole file, naming the
+// entry: a silently partial list would refuse validators (or lose miners)
+// for no reason anyone could see. The fields other than the hotkey are
+// read leniently (see Node). At most 65,536 entries.
 //
 // It works on data in place: the JSON is validated first, then walked
-// without copying, each entry decoded straight from its bytes (fields it
-// does not use are skipped, however large), so a file of the largest size
-// allowed costs its own size plus the validators it lists.
-func parseNodes(data []byte, source string, check ...func(nodeEntry) error) ([]Validator, error) {
+// without copying, each entry read straight from its bytes (fields it does
+// not use are skipped, however large), so a file of the largest size
+// allowed costs its own size plus the nodes it lists. The Nodes hold no
+// reference to data.
+func ParseNodes(data []byte, check func(*Node) error) ([]Node, error) {
+	var out []Node
+	err := walkNodes(data, check, nodesTo{
+		start:  func(n int) { out = make([]Node, 0, n) },
+		each:   func(n *Node) { out = append(out, *n) },
+		hotkey: func(j int) string { return out[j].Hotkey },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// walkNodes is ParseNodes, handing each accepted node to to.
+func walkNodes(data []byte, check func(*Node) error, to nodesTo) error {
 	if !json.Valid(data) {
 		err := json.Unmarshal(data, new(struct{}))
 		var se *json.SyntaxError
 		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
-			return nil, errors.New("data after the JSON value")
+			return errors.New("data after the JSON value")
 		}
-		return nil, fmt.Errorf("not JSON: %w", err)
+		return fmt.Errorf("not JSON: %w", err)
 	}
 	w := jsonWalk{b: data}
 	w.space()
 	open := data[w.i]
 	if open != '{' && open != '[' {
-		return nil, errors.New("want a JSON object keyed by hotkey, or an array of nodes")
+		return errors.New("want a JSON object keyed by hotkey, or an array of nodes")
 	}
 	count := w.count()
 	if count > maxNodes {
-		return nil, fmt.Errorf("%d entries, more than the %d a subnet can have", count, maxNodes)
+		return fmt.Errorf("%d entries, more than the %d a subnet can have", count, maxNodes)
 	}
-	out := make([]Validator, 0, count)
+	to.start(count)
 	seen := make(map[[32]byte]int, count)
 	name := func(i int, key string) string {
 		if open == '{' {
@@ -183,28 +277,26 @@ func parseNodes(data []byte, source string, check ...func(nodeEntry) error) ([]V
 		vs, ve := w.value()
 		e, ok := parseEntry(data[vs:ve])
 		if !ok {
-			return nil, fmt.Errorf("%s: want an object with hotkey and stake", name(i, key))
+			return fmt.Errorf("%s: want an object with hotkey and stake", name(i, key))
 		}
-		v, err := entryValidator(e, key, open == '{', source)
-		for _, c := range check {
-			if err == nil {
-				err = c(e)
-			}
+		n, err := entryNode(e, key, open == '{')
+		if err == nil && check != nil {
+			err = check(&n)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name(i, key), err)
+			return fmt.Errorf("%s: %w", name(i, key), err)
 		}
-		if j, dup := seen[v.PublicKey]; dup {
-			return nil, fmt.Errorf("%s: the same key as %s", name(i, key), name(j, out[j].Hotkey))
+		if j, dup := seen[n.PublicKey]; dup {
+			return fmt.Errorf("%s: the same key as %s", name(i, key), name(j, to.hotkey(j)))
 		}
-		seen[v.PublicKey] = i
-		out = append(out, v)
+		seen[n.PublicKey] = len(seen)
+		to.each(&n)
 		w.space()
 		if data[w.i] == ',' {
 			w.i++
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // jsonWalk walks JSON that json.Valid accepted, finding where values begin
@@ -293,40 +385,76 @@ func (w *jsonWalk) count() int {
 	}
 }
 
-// entryValidator checks one entry. keyed says the entry sat under an
-// object key, which must name the same public key as its hotkey field.
-func entryValidator(e nodeEntry, key string, keyed bool, source string) (Validator, error) {
+// entryNode checks one entry's hotkey and reads its other fields. keyed
+// says the entry sat under an object key, which must name the same public
+// key as its hotkey field.
+func entryNode(e nodeEntry, key string, keyed bool) (Node, error) {
 	if e.Hotkey == nil {
-		return Validator{}, errors.New("no hotkey")
+		return Node{}, errors.New("no hotkey")
 	}
 	if e.Hotkey[0] != '"' {
-		return Validator{}, fmt.Errorf("hotkey %s: want a string", clip(e.Hotkey))
+		return Node{}, fmt.Errorf("hotkey %s: want a string", clip(e.Hotkey))
 	}
 	hotkey := jsonString(e.Hotkey)
 	pub, _, err := ss58.Decode(hotkey)
 	if err != nil {
-		return Validator{}, fmt.Errorf("hotkey %q: %w", hotkey, err)
+		return Node{}, fmt.Errorf("hotkey %q: %w", hotkey, err)
 	}
 	if keyed {
 		kpub, _, err := ss58.Decode(key)
 		if err != nil {
-			return Validator{}, fmt.Errorf("key: %w", err)
+			return Node{}, fmt.Errorf("key: %w", err)
 		}
 		if kpub != pub {
-			return Validator{}, fmt.Errorf("key and hotkey %q are different keys", hotkey)
+			return Node{}, fmt.Errorf("key and hotkey %q are different keys", hotkey)
 		}
 	}
-	if e.Stake == nil {
-		return Validator{}, errors.New("no stake")
+	n := Node{Hotkey: hotkey, PublicKey: pub, NodeID: -1, NetUID: -1, AlphaStake: e.AlphaStake != nil}
+	if e.Stake != nil {
+		n.StakeRaw = bytes.Clone(e.Stake) // not a slice of the file, which it would keep alive
+		if stake, err := jsonNumber(e.Stake); err == nil {
+			n.Stake = &stake
+		}
 	}
-	stake, err := jsonNumber(e.Stake)
+	if id, ok := wholeNumber(e.NodeID); ok {
+		n.NodeID = id
+	}
+	if port, ok := wholeNumber(e.Port); ok {
+		n.Port = port
+	}
+	if t, ok := wholeNumber(e.IPType); ok {
+		n.IPType = t
+	}
+	if netuid, ok := wholeNumber(e.NetUID); ok {
+		n.NetUID = netuid
+	}
+	switch {
+	case e.IP == nil:
+	case len(e.IP) > maxIPText:
+		// No address is that long: not read (nor copied).
+	case e.IP[0] == '"':
+		n.IP = jsonString(e.IP)
+	case e.IP[0] == '-' || (e.IP[0] >= '0' && e.IP[0] <= '9'):
+		n.IP = string(e.IP)
+	}
+	return n, nil
+}
+
+// maxIPText bounds the ip field fibergate reads: IPv6 text is at most 45
+// characters, a u128 in decimal 39 digits.
+const maxIPText = 64
+
+// wholeNumber reads raw, a valid JSON value, as encoding/json reads an
+// int: a JSON integer that fits; nil or anything else is not.
+func wholeNumber(raw []byte) (int, bool) {
+	if raw == nil || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(raw), 10, 0)
 	if err != nil {
-		return Validator{}, fmt.Errorf("stake %s: want a number", clip(e.Stake))
+		return 0, false
 	}
-	if err := checkStake(stake); err != nil {
-		return Validator{}, err
-	}
-	return Validator{Hotkey: hotkey, PublicKey: pub, Stake: stake, Source: source}, nil
+	return int(v), true
 }
 
 // jsonNumber reads raw, a valid JSON value, as encoding/json reads a

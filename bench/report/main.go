@@ -7,7 +7,8 @@
 //	                       start time, load average, exit status
 //	<id>.json              that run's `fibergate bench run --json` result
 //	<id>.cpu               CPU samples taken during it, one a line:
-//	                       "<unix time> <server ticks> <app ticks> <generator ticks>"
+//	                       "<unix time> <server ticks> <app ticks> <generator ticks>",
+//	                       and for the egress chains (j, k) "<egress ticks>" last
 //	<id>.ctx               context switch samples, once a second, the same way:
 //	                       "<unix time> <server> <app> <generator>"
 //	<id>.wrk.txt           wrk's output, for the optional wrk table
@@ -90,6 +91,9 @@ type run struct {
 	// CPU microseconds per operation of the measured phase; negative when
 	// unknown.
 	serverUS, appUS, genUS float64
+	// egressUS is egress's CPU per request in the chains (j, k), -1
+	// elsewhere; serverUS is then the fibergate serve behind it.
+	egressUS float64
 	// Context switches per operation of the measured phase, all threads of
 	// the process under test; negative when unknown.
 	serverCS         float64
@@ -105,9 +109,15 @@ var targets = []struct{ key, name string }{
 	{"i", "(i) plain proxy (b) + 1 verify"},
 	{"d", "(d) fibergate, plain answers"},
 	{"e", "(e) fibergate, encrypted answers"},
+	{"p", "(p) baseline fibergate, plain answers"},
 	{"f", "(f) fibergate handshakes"},
 	{"h", "(d) at half its peak, fixed rate"},
+	{"j", "(j) plain → egress → (d)"},
+	{"k", "(k) plain → egress → (e)"},
 }
+
+// chains are the egress chains and the direct target each is held to.
+var chains = []struct{ key, direct string }{{"j", "d"}, {"k", "e"}}
 
 func report(w io.Writer, dir string) error {
 	var m machine
@@ -163,7 +173,7 @@ func report(w io.Writer, dir string) error {
 	}
 	var notes []string
 	for _, t := range targets {
-		if t.key == "h" {
+		if t.key == "h" || t.key == "j" || t.key == "k" {
 			continue
 		}
 		for _, size := range sizesOf(runs, t.key) {
@@ -191,6 +201,7 @@ func report(w io.Writer, dir string) error {
 	fmt.Fprintln(w, "  ÷(a), ÷(b), ÷(g), ÷(i): the median's ratio to that of (a), (b), (g), (i) at the same size. server: the process under test")
 	fmt.Fprintln(w, "  (for (a) the echo app, for (c) nginx's master and workers, for (f) per handshake); app: the echo app behind it; gen: the")
 	fmt.Fprintln(w, "  load generator. switches: context switches of all the server's threads, voluntary and not, per request.")
+	writeChains(w, runs, medians)
 
 	if hs := runs[key("h", 256)]; len(hs) > 0 {
 		fmt.Fprintln(w)
@@ -234,7 +245,7 @@ func load(metaPath string, clkTck int) (*run, error) {
 	if res.ElapsedSeconds > 0 {
 		r.okPerSec = float64(res.OK) / res.ElapsedSeconds
 	}
-	r.serverUS, r.appUS, r.genUS = -1, -1, -1
+	r.serverUS, r.appUS, r.genUS, r.egressUS = -1, -1, -1, -1
 	if samples, err := readSamples(base + ".cpu"); err == nil && res.Ops > 0 {
 		from := r.Start + res.Setup.Seconds
 		to := from + res.ElapsedSeconds
@@ -247,6 +258,9 @@ func load(metaPath string, clkTck int) (*run, error) {
 			return (b - a) / float64(clkTck) * 1e6 / float64(res.Ops)
 		}
 		r.serverUS, r.appUS, r.genUS = per(1), per(2), per(3)
+		if len(samples) > 0 && samples[0][4] >= 0 {
+			r.egressUS = per(4)
+		}
 	}
 	r.serverCS = -1
 	if samples, err := readSamples(base + ".ctx"); err == nil && len(samples) > 1 && res.Ops > 0 {
@@ -275,21 +289,25 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-// readSamples reads a .cpu file: rows of numbers, the first a unix time.
-func readSamples(path string) ([][4]float64, error) {
+// readSamples reads a .cpu file: rows of numbers, the first a unix time;
+// a fifth column (egress's ticks) is -1 where a row has four.
+func readSamples(path string) ([][5]float64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out [][4]float64
+	var out [][5]float64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) != 4 {
+		if len(fs) != 4 && len(fs) != 5 {
 			continue // a line cut short when the run ended
 		}
-		var row [4]float64
+		if len(out) > 0 && (len(fs) == 5) != (out[0][4] >= 0) {
+			continue // one cut short of its fifth column
+		}
+		row := [5]float64{4: -1}
 		ok := true
 		for i, s := range fs {
 			v, err := strconv.ParseFloat(s, 64)
@@ -308,7 +326,7 @@ func readSamples(path string) ([][4]float64, error) {
 
 // interpolate returns column col of the samples at time t, linearly
 // between the samples around it; false when t is outside them.
-func interpolate(s [][4]float64, col int, t float64) (float64, bool) {
+func interpolate(s [][5]float64, col int, t float64) (float64, bool) {
 	i := sort.Search(len(s), func(i int) bool { return s[i][0] >= t })
 	switch {
 	case i == len(s), i == 0 && s[0][0] > t:
@@ -398,6 +416,10 @@ func writeTargets(w io.Writer, runs map[string][]*run, medians map[string]float6
 	ratioCheck("(e) 4 KiB ≥ 0.40 of (b)", "e", 4096, 0.40)
 	ratioTo("(d) 256 B ≥ 0.85 of (g), minimal proxy + 1 verify", "d", "g", 256, 0.85)
 	ratioTo("(d) 256 B ≥ 0.95 of (i), plain proxy + 1 verify", "d", "i", 256, 0.95)
+	if len(runs[key("p", 256)]) > 0 {
+		ratioTo("(d) 256 B against the baseline binary (p)", "d", "p", 256, 0.95)
+		ratioTo("(d) 4 KiB against the baseline binary (p)", "d", "p", 4096, 0.95)
+	}
 	cpuCheck := func(name string, rs []*run, limit float64) {
 		s := spreadOf(field(rs, func(r *run) float64 { return r.serverUS }))
 		if len(rs) == 0 || s.n == 0 {
@@ -415,6 +437,77 @@ func writeTargets(w io.Writer, runs map[string][]*run, medians map[string]float6
 		fmt.Fprintf(w, "  %-58s not measured\n", "p99 at half of (d)'s peak < 5 ms")
 	}
 	cpuCheck("fibergate CPU per handshake (f) < 1500 µs", runs[key("f", 0)], 1500)
+	for _, c := range chains {
+		for _, size := range []int{256, 4096} {
+			ratioTo(fmt.Sprintf("(%s) %s ≥ 0.50 of (%s)", c.key, sizeName(size), c.direct), c.key, c.direct, size, 0.5)
+		}
+	}
+	for _, c := range chains {
+		for _, size := range []int{256, 4096} {
+			name := fmt.Sprintf("egress CPU/req ≤ serve's behind it, (%s) %s", c.key, sizeName(size))
+			rs := runs[key(c.key, size)]
+			var per []float64
+			for _, r := range rs {
+				if r.egressUS >= 0 && r.serverUS > 0 {
+					per = append(per, r.egressUS/r.serverUS)
+				}
+			}
+			s := spreadOf(per)
+			if s.n == 0 {
+				fmt.Fprintf(w, "  %-58s not measured\n", name)
+				continue
+			}
+			fmt.Fprintf(w, "  %-58s %s  %.2f × (per repetition %.2f–%.2f)\n", name, verdict(s.med <= 1), s.med, s.min, s.max)
+		}
+	}
+}
+
+func sizeName(size int) string {
+	if size%1024 == 0 {
+		return strconv.Itoa(size/1024) + " KiB"
+	}
+	return strconv.Itoa(size) + " B"
+}
+
+// writeChains writes the egress chains: the validator's code sending plain
+// requests through egress to a fibergate serve, beside the load generator
+// signing for itself against the same serve (same run, same app).
+func writeChains(w io.Writer, runs map[string][]*run, medians map[string]float64) {
+	header := false
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range chains {
+		for _, size := range sizesOf(runs, c.key) {
+			rs := runs[key(c.key, size)]
+			if !header {
+				fmt.Fprintln(w, "\negress chains: plain client → fibergate egress → fibergate serve → echo app, against the generator signing for itself → serve → echo app:")
+				fmt.Fprintln(tw, "chain\tsize\treq/s median [min–max]\t÷direct\tp99 ms\tegress CPU µs/req\tserve CPU µs/req\tdirect serve CPU µs/req\tapp CPU µs/req\tgen CPU µs/req\terrors\t")
+				header = true
+			}
+			rps := spreadOf(field(rs, func(r *run) float64 { return r.okPerSec }))
+			p99 := spreadOf(field(rs, func(r *run) float64 { return ms(r.res.Latency.P99) }))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", targetName(c.key), size, rps.text(0),
+				ratio(rps.med, medians[key(c.direct, size)], c.key), p99.text(2),
+				cpu(rs, func(r *run) float64 { return r.egressUS }), cpu(rs, func(r *run) float64 { return r.serverUS }),
+				cpu(runs[key(c.direct, size)], func(r *run) float64 { return r.serverUS }),
+				cpu(rs, func(r *run) float64 { return r.appUS }), cpu(rs, func(r *run) float64 { return r.genUS }), errorsOf(rs))
+		}
+	}
+	tw.Flush()
+	if header {
+		fmt.Fprintln(w, "  ÷direct: the chain's median over that of the direct target (d or e) at the size. egress CPU and serve CPU are each")
+		fmt.Fprintln(w, "  process's, per request of the chain; direct serve CPU is serve's per request in (d) or (e). (j) asks serve for plain")
+		fmt.Fprintln(w, "  answers, (k) for encrypted ones (egress's default), which egress decrypts. req/s counts 2xx answers: egress sets")
+		fmt.Fprintln(w, "  its own inner nonce, so the echo of the generator's is not checked.")
+	}
+}
+
+func targetName(k string) string {
+	for _, t := range targets {
+		if t.key == k {
+			return t.name
+		}
+	}
+	return k
 }
 
 func verdict(ok bool) string {

@@ -13,7 +13,7 @@ import (
 )
 
 func TestInterpolate(t *testing.T) {
-	s := [][4]float64{{10, 100, 0, 0}, {11, 200, 0, 0}, {13, 200, 0, 0}}
+	s := [][5]float64{{10, 100, 0, 0, -1}, {11, 200, 0, 0, -1}, {13, 200, 0, 0, -1}}
 	tests := []struct {
 		at     float64
 		want   float64
@@ -166,6 +166,48 @@ func TestReport(t *testing.T) {
 	} {
 		if !strings.Contains(text, squash(want)) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestReportChains: the egress chain's row holds egress's and serve's CPU
+// per request apart, its ratio to the direct target, and the verdicts.
+func TestReportChains(t *testing.T) {
+	dir := t.TempDir()
+	machine := `{"date": "today", "cpu": "Test CPU", "nproc": 2, "clk_tck": 100, "duration": "10s", "reps": 1, "concurrency": 64, "go": "go1"}`
+	if err := os.WriteFile(filepath.Join(dir, "machine.json"), []byte(machine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// (d): 20,000/s, serve 50 µs a request.
+	writeRun(t, dir, "d", 256, 1, 200_000, 10, 200_000*50/10_000, 2)
+	// (j): 12,000/s (0.60 of d); serve 60 µs, egress 45 µs a request.
+	writeRun(t, dir, "j", 256, 1, 120_000, 10, 120_000*60/10_000, 2)
+	// Add egress's ticks as a fifth column: 45 µs × 120,000 = 540 ticks at 100/s.
+	path := filepath.Join(dir, "1-j-256.cpu")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		egress := []float64{0, 10, 550, 550}[i]
+		fmt.Fprintf(&out, "%s %v\n", line, egress)
+	}
+	os.WriteFile(path, []byte(out.String()), 0o644)
+	var rep strings.Builder
+	if err := report(&rep, dir); err != nil {
+		t.Fatal(err)
+	}
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	text := squash(rep.String())
+	for _, want := range []string{
+		"(j) plain → egress → (d) 256 12,000 0.60 1.00 45.0 60.0 50.0",
+		"(j) 256 B ≥ 0.50 of (d) met 0.60",
+		"egress CPU/req ≤ serve's behind it, (j) 256 B met 0.75 ×",
+		"(k) 256 B ≥ 0.50 of (e) not measured",
+	} {
+		if !strings.Contains(text, squash(want)) {
+			t.Errorf("the report lacks %q:\n%s", want, rep.String())
 		}
 	}
 }

@@ -13,10 +13,26 @@ import (
 )
 
 func runCheckConfig(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check-config", "Load and validate a config; print the effective config (defaults and FIBERGATE_* overrides applied), the request rate its replay guard covers, what survives a restart, what Redis must be, and whether this process's file limit fits the connection limits; or every problem found.", stderr)
+	fs := newFlags("check-config", "Load and validate a config, serve's or egress's; print the effective config (defaults and FIBERGATE_* or FIBERGATE_EGRESS_* overrides applied) and, for serve's, the request rate its replay guard covers, what survives a restart, what Redis must be, and whether this process's file limit fits the connection limits; or every problem found.", stderr)
 	path := fs.String("config", "config.yaml", "the config file")
+	kindFlag := fs.String("kind", "auto", "serve, egress, or auto: tell by the file's top-level keys (miners, validator, timeouts ... are egress's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	kind, auto, err := config.ParseKind(*kindFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
+	if auto {
+		if data, rerr := os.ReadFile(*path); rerr == nil {
+			if kind, err = config.DetectKind(data); err != nil {
+				return fmt.Errorf("%s: %w", *path, err)
+			}
+		}
+	}
+	if kind == config.KindEgress {
+		return checkEgressConfig(*path, stdout)
 	}
 	cfg, err := config.Load(*path, os.Environ())
 	if err != nil {
@@ -30,6 +46,21 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "# %s\n", replayCoverage(cfg))
 	fmt.Fprintf(stdout, "# %s\n", restartRule(cfg))
 	fmt.Fprintf(stdout, "# %s\n", fileLimitCheck(cfg))
+	_, err = stdout.Write(out)
+	return err
+}
+
+// checkEgressConfig validates an egress config and prints it.
+func checkEgressConfig(path string, stdout io.Writer) error {
+	cfg, err := config.LoadEgress(path, os.Environ())
+	if err != nil {
+		return err
+	}
+	out, err := cfg.Marshal()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "# %s is a valid egress config; effective config:\n", path)
 	_, err = stdout.Write(out)
 	return err
 }

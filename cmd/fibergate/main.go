@@ -21,6 +21,7 @@ var commands = []struct {
 	{"check-config", "load and validate a config, print the effective config", runCheckConfig},
 	{"keygen", "write a new RSA private key for the handshake", runKeygen},
 	{"client", "the validator side: handshake, encrypted post, streamed post", runClient},
+	{"egress", "the validator's sidecar: plain HTTP in on loopback, Fiber out to any miner", runEgress},
 	{"bench", "load generator: simulated validators, handshakes, encrypted requests, floods", runBench},
 	{"version", "print version and build info", runVersion},
 }

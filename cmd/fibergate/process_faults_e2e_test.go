@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +23,8 @@ import (
 // TestFileDescriptorFlood runs fibergate allowed 64 open files (a shell
 // lowers both limits and execs it) and floods it with 300 idle
 // connections. It does not exit: it waits to accept more, keeps serving a
-// connection it already holds, counts the failed accepts, serves new
+// connection it already holds (in use, so its connection to the app stays
+// pooled), counts the failed accepts, serves new
 // connections once the flood lets go, and shuts down cleanly with the
 // snapshot and the replay guard written.
 func TestFileDescriptorFlood(t *testing.T) {
@@ -56,6 +58,26 @@ func TestFileDescriptorFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The held connection keeps being used through the flood, every 200 ms,
+	// so its pooled connection to the app stays open too (fibergate closes
+	// one idle for a second): a request that needed a new connection to the
+	// app could not be served while no descriptor is free.
+	stopHeld := make(chan struct{})
+	heldErrs := make(chan error, 1)
+	go func() {
+		defer close(heldErrs)
+		for i := 0; ; i++ {
+			select {
+			case <-stopHeld:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if _, err := held.Post(ctx, "/echo", []byte(`{"prompt":"during the flood"}`)); err != nil {
+				heldErrs <- fmt.Errorf("request %d on the held connection: %w", i, err)
+				return
+			}
+		}
+	}()
 	var flood []net.Conn
 	for range 300 {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -69,8 +91,9 @@ func TestFileDescriptorFlood(t *testing.T) {
 	if p.exited() {
 		t.Fatalf("fibergate exited under the flood (code %d)", p.cmd.ProcessState.ExitCode())
 	}
-	if _, err := held.Post(ctx, "/echo", []byte(`{"prompt":"during the flood"}`)); err != nil {
-		t.Errorf("a request on a connection held before the flood: %v", err)
+	close(stopHeld)
+	if err := <-heldErrs; err != nil {
+		t.Errorf("during the flood: %v", err)
 	}
 	for _, c := range flood {
 		c.Close()

@@ -54,11 +54,16 @@ class Handler(BaseHTTPRequestHandler):
         if getattr(self, "close_next", False):
             self.cut()
             return
+        path = urllib.parse.unquote(raw_path)
+        case = path.rsplit("/", 1)[-1]
+        if case == "ignore-body":
+            # A handler that has no use for the body and never reads it:
+            # http.server then reads the body as the next request.
+            self.send_json(200, {"app": "httpserver", "case": "ignore-body"}, case="ignore-body")
+            return
         body = b""
         if self.command not in ("GET", "HEAD"):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        path = urllib.parse.unquote(raw_path)
-        case = path.rsplit("/", 1)[-1]
         CASES.get(case, Handler.echo)(self, path, query, body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
@@ -221,6 +226,23 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def slow(self, path, query, body):
+        """An answer that takes its time: a request smuggled to it would
+        answer after fibergate had looked for stray bytes."""
+        time.sleep(0.3)
+        self.send_json(200, {"app": "httpserver", "case": "slow", "target": self.path}, case="slow")
+
+    def late_stray(self, path, query, body):
+        """A 204, then, a moment later, a second answer nobody asked for."""
+        self.send_response(204)
+        self.send_header("X-Case", "late-stray")
+        self.end_headers()
+        self.wfile.flush()
+        time.sleep(0.05)
+        stray = b'{"stray":true}'
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(stray), stray))
+        self.wfile.flush()
+
     def long_line(self, path, query, body):
         self.start_chunked("long-line")
         self.chunk(b"first\n")
@@ -248,6 +270,8 @@ CASES = {
     "connection-named": Handler.connection_named,
     "no-content-type": Handler.no_content_type,
     "long-line": Handler.long_line,
+    "slow": Handler.slow,
+    "late-stray": Handler.late_stray,
 }
 
 

@@ -191,6 +191,17 @@ const server = http.createServer((req, res) => {
     req.socket.destroy();
     return;
   }
+  // Routed as Express routes by default: without regard to case or a
+  // trailing slash, so /INTERNAL/x and /Internal/ reach the admin handler.
+  if (/^\/internal(\/|$)/i.test(percentDecode(rawPath))) {
+    sendJSON(res, { app: 'node', admin: true, target: req.url }, 'admin');
+    return;
+  }
+  if (rawPath.endsWith('/ignore-body')) {
+    // Answers before the body has been read; Node's parser still frames it.
+    sendJSON(res, { app: 'node', case: 'ignore-body' }, 'ignore-body');
+    return;
+  }
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
@@ -206,5 +217,6 @@ const server = http.createServer((req, res) => {
     echo(req, res, Buffer.concat(chunks));
   });
 });
-server.keepAliveTimeout = 60000;
+// Node's default keep-alive timeout (5 s) is left as it is: the suite
+// checks that fibergate never loses a request to it.
 server.listen(Number(process.argv[3]), process.argv[2]);
