@@ -176,16 +176,14 @@ func (c *Client) fetch(ctx context.Context, conn caller) (*Snapshot, error) {
 // stateCall calls a runtime API method at block hash and returns the bytes
 // of its answer.
 func stateCall(ctx context.Context, conn caller, method, args, hash string) ([]byte, error) {
-	var res string
+	var res rpc.HexBytes // decoded where it lies in the answer: no copy
 	if err := conn.Call(ctx, "state_call", &res, method, args, hash); err != nil {
+		if errors.Is(err, rpc.ErrNotHex) {
+			return nil, fmt.Errorf("%w: %s answer is not 0x-prefixed hex", ErrBadAnswer, method)
+		}
 		return nil, err
 	}
-	h, ok := strings.CutPrefix(res, "0x")
-	b, err := hex.DecodeString(h)
-	if !ok || err != nil {
-		return nil, fmt.Errorf("%w: %s answer is not 0x-prefixed hex", ErrBadAnswer, method)
-	}
-	return b, nil
+	return res, nil
 }
 
 // isHash reports whether s is a 0x-prefixed 32-byte hex hash.

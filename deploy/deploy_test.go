@@ -34,6 +34,8 @@ func exposed(t *testing.T) map[string]dto.MetricType {
 		NonceEntries:     func() int { return 1 },
 		NonceBytes:       func() int64 { return 1 },
 		NonceBudgetBytes: 2,
+		NonceFloor:       func() int64 { return 1 },
+		RedisEvicting:    func() int { return 0 },
 	})
 	m.InitResults([]string{"unknown_validator"}, []string{"upstream_timeout"}, []string{"default"})
 	m.Handshake(metrics.ResultOK, time.Millisecond)

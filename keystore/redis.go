@@ -41,6 +41,11 @@ const (
 	OpPut          = "put"
 	OpDelete       = "delete"
 	OpSubscription = "subscription"
+	// OpDecode is a stored value that does not open: damaged, sealed under
+	// another storage key, or moved from another key's name. It is
+	// answered as no key (the validator exchanges a new one, which
+	// replaces it), never served and never a lasting 503.
+	OpDecode = "decode"
 )
 
 // RedisOptions configures a Redis store. Zero fields take the defaults.
@@ -62,7 +67,8 @@ type RedisOptions struct {
 	// cache. Default DefaultShards.
 	Shards int
 	// OnError, if set, receives every failed Redis operation with its name
-	// (OpGet, OpPut, OpDelete, OpSubscription). It must not block.
+	// (OpGet, OpPut, OpDelete, OpSubscription, OpDecode). It must not
+	// block.
 	OnError func(op string, err error)
 }
 
@@ -247,8 +253,10 @@ return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}
 // Get returns the entry under (validator, uuid) unless it is missing or has
 // expired at now. From the cache it takes one shard's read lock and does
 // not allocate; otherwise it reads Redis once and caches what it found.
-// A Redis failure, or a value that does not decrypt under the storage key,
-// is an error wrapping ErrUnavailable.
+// A Redis failure is an error wrapping ErrUnavailable. A value that does
+// not open (damaged, under another storage key, moved from another name)
+// is ErrNotFound, after OnError is told (OpDecode): the validator's next
+// key exchange replaces it.
 func (r *Redis) Get(validator [32]byte, uuid []byte, now time.Time) (*Entry, error) {
 	if r.cacheUsable() {
 		s := r.shard(&validator)
@@ -294,7 +302,8 @@ func (r *Redis) fetch(validator [32]byte, uuid []byte, now time.Time) (*Entry, e
 	}
 	e, err := r.open([]byte(token), validator, uuid)
 	if err != nil {
-		return nil, r.fail(OpGet, err)
+		r.fail(OpDecode, err)
+		return nil, ErrNotFound
 	}
 	if !now.Before(e.Expires) {
 		return nil, ErrNotFound
@@ -624,6 +633,11 @@ func (r *Redis) resync(ctx context.Context) error {
 	r.healthy.Store(true)
 	return nil
 }
+
+// Forget empties the cache: Redis lost its data (the replay guard found
+// the nonces gone), so the keys cached here are gone there too, and a
+// replica must not go on serving keys the others no longer know.
+func (r *Redis) Forget() { r.reset() }
 
 // lose marks the cache unusable until the next resync.
 func (r *Redis) lose() {

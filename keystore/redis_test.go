@@ -390,6 +390,11 @@ func TestRedisReexchangeSeenAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A Redis whose nonce floor was set long ago, not one just found empty
+	// (which would refuse the nonces stamped before the hold).
+	if err := a.c.Set(context.Background(), guardA.FloorKey(), "0", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
 	v, u := validator(3), []byte("same-uuid")
 	now := time.Now()
 	for i := range 200 {
@@ -461,8 +466,9 @@ func TestRedisDelete(t *testing.T) {
 }
 
 // A value moved to another validator's or uuid's key, sealed under another
-// storage key, or damaged is never served: the store reports itself
-// unavailable (503), not "no such key" nor the moved key.
+// storage key, or damaged is never served: it is no key (the validator
+// exchanges a new one, which replaces it), never the moved key, never a
+// lasting 503; OnError is told (OpDecode).
 func TestRedisRefusesForeignValues(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	sk := storageKey(t)
@@ -495,12 +501,21 @@ func TestRedisRefusesForeignValues(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := r.store.Get(tc.v, []byte(tc.uuid), t0)
-			if !errors.Is(err, ErrUnavailable) {
-				t.Errorf("Get: got %v, want an error wrapping ErrUnavailable", err)
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("Get: got %v, want ErrNotFound", err)
+			}
+			// A new exchange replaces the bad value.
+			e := entry(t, 9, tc.uuid)
+			e.Validator = tc.v
+			if err := r.store.Put(e, t0); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := r.store.Fresh(tc.v, []byte(tc.uuid), t0); err != nil || got.Key.Raw() != e.Key.Raw() {
+				t.Errorf("after a new exchange: got %v, %v; want the new key", got, err)
 			}
 		})
 	}
-	if !r.errs.has(OpGet) {
+	if !r.errs.has(OpDecode) {
 		t.Error("OnError was not told of the refused values")
 	}
 }

@@ -3,7 +3,10 @@ package keystore
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -86,4 +89,81 @@ func PingRedis(ctx context.Context, c redis.UniversalClient, timeout time.Durati
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
 	return nil
+}
+
+// Eviction is what Redis says of its eviction of keys.
+type Eviction struct {
+	// Policy is maxmemory-policy: noeviction, allkeys-lru, volatile-ttl...
+	Policy string
+	// MaxMemory is maxmemory in bytes; 0 means no limit.
+	MaxMemory int64
+}
+
+// Evicts reports whether Redis may drop keys to make room: a policy other
+// than noeviction under a memory limit. (Without a limit nothing is
+// evicted whatever the policy.)
+func (e Eviction) Evicts() bool { return e.Policy != "noeviction" && e.MaxMemory != 0 }
+
+// ErrEvictionUnknown is returned by RedisEviction when Redis answered but
+// would not tell its eviction settings: INFO and CONFIG GET both refused
+// (managed services may rename or forbid them), or their answers lacked
+// the fields.
+var ErrEvictionUnknown = errors.New("redis does not say its maxmemory-policy")
+
+// RedisEviction reads Redis's eviction settings from INFO memory, which
+// managed services that refuse CONFIG (ElastiCache, Memorystore) still
+// answer, or else from CONFIG GET. An error wrapping ErrEvictionUnknown
+// means Redis would not tell; any other error is a failed call.
+func RedisEviction(ctx context.Context, c redis.UniversalClient, timeout time.Duration) (Eviction, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	info, infoErr := c.Info(ctx, "memory").Result()
+	if infoErr == nil {
+		if e, ok := parseEviction(info); ok {
+			return e, nil
+		}
+		infoErr = errors.New("no maxmemory_policy in INFO memory")
+	} else if !isServerError(infoErr) {
+		return Eviction{}, infoErr
+	}
+	vals, err := c.ConfigGet(ctx, "maxmemory*").Result()
+	if err != nil {
+		if !isServerError(err) {
+			return Eviction{}, err
+		}
+		return Eviction{}, fmt.Errorf("%w: INFO: %v; CONFIG GET: %v", ErrEvictionUnknown, infoErr, err)
+	}
+	policy, ok := vals["maxmemory-policy"]
+	mem, perr := strconv.ParseInt(vals["maxmemory"], 10, 64)
+	if !ok || perr != nil {
+		return Eviction{}, fmt.Errorf("%w: INFO: %v; CONFIG GET lacks maxmemory-policy", ErrEvictionUnknown, infoErr)
+	}
+	return Eviction{Policy: policy, MaxMemory: mem}, nil
+}
+
+// isServerError reports whether err is Redis's answer (an error reply:
+// unknown command, NOPERM...) rather than a failed connection.
+func isServerError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !errors.Is(err, redis.Nil)
+}
+
+// parseEviction reads maxmemory and maxmemory_policy from INFO's text.
+func parseEviction(info string) (Eviction, bool) {
+	var e Eviction
+	var havePolicy, haveMem bool
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "maxmemory_policy":
+			e.Policy, havePolicy = v, true
+		case "maxmemory":
+			n, err := strconv.ParseInt(v, 10, 64)
+			e.MaxMemory, haveMem = n, err == nil
+		}
+	}
+	return e, havePolicy && haveMem
 }

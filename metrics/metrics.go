@@ -40,6 +40,13 @@ type Gauges struct {
 	// nil (the Redis guard has no budget of its own).
 	NonceBytes       func() int64
 	NonceBudgetBytes int64
+	// NonceFloor returns the replay guard's floor (unix ns): nonces stamped
+	// at or before it are refused as unverifiable. Left out when nil.
+	NonceFloor func() int64
+	// RedisEvicting returns 1 while Redis's maxmemory-policy lets it evict
+	// keys, 0 while it does not, and -1 while that is unknown. Left out
+	// when nil (no Redis).
+	RedisEvicting func() int
 }
 
 // Build describes the running binary for fibergate_build_info.
@@ -67,6 +74,9 @@ type Metrics struct {
 	snapshotLast      prometheus.Gauge
 	backendErrors     *prometheus.CounterVec
 	panics            prometheus.Counter
+	guardLost         prometheus.Counter
+	guardSaves        *prometheus.CounterVec
+	acceptErrors      *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them, with fibergate_build_info and
@@ -141,12 +151,28 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 			Namespace: Namespace, Name: "handler_panics_total",
 			Help: "Panics recovered in request handlers and stream relays (each one is a bug; that request got a 502 or its stream was cut).",
 		}),
+		guardLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "nonce", Name: "guard_lost_total",
+			Help: "Times the replay guard found it could not vouch for what was accepted before (a start without the state a clean shutdown saves; Redis losing the nonces to a flush, a restart without persistence or eviction) and raised its floor.",
+		}),
+		guardSaves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "nonce", Name: "guard_saves_total",
+			Help: "Writes of the in-memory replay guard's state beside the key snapshot (its horizon every few seconds, everything at shutdown), by result: ok or error.",
+		}, []string{"result"}),
+		acceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "listener", Name: "accept_errors_total",
+			Help: "Failed accepts of validator connections by reason: fd_limit (out of file descriptors) or other; fibergate waits and accepts again, serving the connections it holds.",
+		}, []string{"reason"}),
 	}
 	build := buildInfo(b)
 	// Series with known label values exist from the start at 0, so rates
 	// and alerts see the first increment.
 	for _, r := range []string{"ok", "error"} {
 		m.snapshotSaves.WithLabelValues(r)
+		m.guardSaves.WithLabelValues(r)
+	}
+	for _, r := range []string{AcceptFDLimit, AcceptOther} {
+		m.acceptErrors.WithLabelValues(r)
 	}
 	for _, r := range []string{"complete", "upstream_error", "client_gone", "line_too_long", "internal_error"} {
 		m.streams.WithLabelValues(r)
@@ -155,6 +181,7 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 		m.handshakes, m.handshakeDuration, m.requests, m.requestDuration,
 		m.upstreamDuration, m.streams, m.validators, m.validatorsRefresh,
 		m.validatorReloads, m.chainFailures, m.chainStale, m.chainBlock, m.snapshotSaves, m.snapshotLast, m.backendErrors, m.panics, build,
+		m.guardLost, m.guardSaves, m.acceptErrors,
 	}
 	if g.SymmetricKeys != nil {
 		f := g.SymmetricKeys
@@ -183,9 +210,49 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 		budget.Set(float64(g.NonceBudgetBytes))
 		cs = append(cs, budget)
 	}
+	if g.NonceFloor != nil {
+		f := g.NonceFloor
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "nonce", Name: "floor_timestamp_seconds",
+			Help: "The replay guard's floor, as Unix time: a nonce stamped at or before it is refused with 503 nonce_unverifiable (after a start without the saved guard, or a loss of Redis data).",
+		}, func() float64 { return float64(f()) / 1e9 }))
+	}
+	if g.RedisEvicting != nil {
+		f := g.RedisEvicting
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "keystore", Name: "redis_evicting",
+			Help: "1 while Redis's maxmemory-policy lets it evict keys (fibergate then refuses signed requests and is not ready), 0 while it is noeviction or maxmemory is 0, -1 while fibergate cannot read it.",
+		}, func() float64 { return float64(f()) }))
+	}
 	reg.MustRegister(cs...)
 	return m
 }
+
+// Reasons of fibergate_listener_accept_errors_total.
+const (
+	// AcceptFDLimit is an accept failed for want of file descriptors
+	// (EMFILE, ENFILE).
+	AcceptFDLimit = "fd_limit"
+	// AcceptOther is any other failed accept fibergate retries.
+	AcceptOther = "other"
+)
+
+// NonceGuardLost records that the replay guard raised its floor because
+// it could not vouch for what was accepted before.
+func (m *Metrics) NonceGuardLost() { m.guardLost.Inc() }
+
+// NonceGuardSaved records a write of the in-memory replay guard's state.
+func (m *Metrics) NonceGuardSaved(err error) {
+	if err != nil {
+		m.guardSaves.WithLabelValues("error").Inc()
+		return
+	}
+	m.guardSaves.WithLabelValues("ok").Inc()
+}
+
+// AcceptError records a failed accept of a validator connection; reason is
+// AcceptFDLimit or AcceptOther.
+func (m *Metrics) AcceptError(reason string) { m.acceptErrors.WithLabelValues(reason).Inc() }
 
 // buildInfo returns fibergate_build_info for b.
 func buildInfo(b Build) prometheus.Gauge {

@@ -29,6 +29,8 @@ func record(t *testing.T) *prometheus.Registry {
 		NonceEntries:     func() int { return nonces },
 		NonceBytes:       func() int64 { return 48 << 20 },
 		NonceBudgetBytes: 64 << 20,
+		NonceFloor:       func() int64 { return 1_700_000_300_500_000_000 },
+		RedisEvicting:    func() int { return 1 },
 	})
 	m.InitResults([]string{"unknown_validator", "signature_invalid"}, []string{"upstream_timeout"}, []string{"/stream/*", "default"})
 
@@ -50,6 +52,11 @@ func record(t *testing.T) *prometheus.Registry {
 	m.BackendError("nonce")
 	m.BackendError("nonce")
 	m.Panic()
+	m.NonceGuardLost()
+	m.NonceGuardSaved(nil)
+	m.NonceGuardSaved(nil)
+	m.NonceGuardSaved(errors.New("read-only file system"))
+	m.AcceptError(AcceptFDLimit)
 	return reg
 }
 

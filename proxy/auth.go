@@ -11,6 +11,7 @@ import (
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/keystore"
+	"github.com/valyala/fasthttp"
 )
 
 // Validators is what the proxy needs of the validator list: the stake of a
@@ -129,6 +130,8 @@ func nonceCode(err error, body bool) Code {
 		return CodeNonceCapacity
 	case errors.Is(err, nonce.ErrUnavailable):
 		return CodeStoreUnavailable
+	case errors.Is(err, nonce.ErrUnverifiable):
+		return CodeNonceUnverifiable
 	case body:
 		return CodeBodyNonceInvalid
 	case errors.Is(err, nonce.ErrTooOld):
@@ -137,6 +140,17 @@ func nonceCode(err error, body bool) Code {
 		return CodeNonceFuture
 	}
 	return CodeNonceMalformed
+}
+
+// rememberRefusal is nonceCode for a refusal of the replay guard itself:
+// a nonce stamped before the guard's floor also says, in Retry-After, when
+// a freshly signed request will be accepted. now is unix ns.
+func rememberRefusal(ctx *fasthttp.RequestCtx, err error, body bool, now int64) Code {
+	var ue nonce.UnverifiableError
+	if errors.As(err, &ue) {
+		ctx.SetUserValue(retryAfterKey, time.Duration(ue.Floor-now)+time.Nanosecond)
+	}
+	return nonceCode(err, body)
 }
 
 // parseSignature wraps sr25519.ParseSignature for the proxy's error codes.

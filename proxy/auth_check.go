@@ -45,7 +45,7 @@ func (h *Handler) authenticate(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now, 
 		return caller{}, code
 	}
 	if err := h.opts.Nonces.Remember(nonce.Scope{Who: c.id.pub, Kind: nonce.KindHeader}, fh.nonce, ts, now.UnixNano()); err != nil {
-		return caller{}, nonceCode(err, false)
+		return caller{}, rememberRefusal(ctx, err, false, now.UnixNano())
 	}
 	return c, ""
 }

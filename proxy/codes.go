@@ -11,6 +11,7 @@ var codes = [...]Code{
 	CodeNotFound, CodeMethodNotAllowed, CodeNonceCapacity, CodeRateLimited,
 	CodeStoreUnavailable, CodeUpstreamDown, CodeUpstreamTimeout, CodeBadRequest, CodeHeaderTooLarge,
 	CodeInternal, CodeBadPath, CodeBodyNotAllowed, CodeUpstreamTooLarge, CodeUpstreamInvalid,
+	CodeNonceUnverifiable,
 }
 
 // Route labels of requests that match no configured route: the public key

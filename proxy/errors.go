@@ -22,6 +22,7 @@ const (
 	CodeNonceExpired      Code = "nonce_expired"       // the nonce's time is older than the window
 	CodeNonceFuture       Code = "nonce_future"        // the nonce's time is ahead of the window
 	CodeNonceReplayed     Code = "nonce_replayed"      // the nonce was already used
+	CodeNonceUnverifiable Code = "nonce_unverifiable"  // stamped before the replay guard's memory begins: sign again
 	CodeSignatureFormat   Code = "signature_malformed" // the signature is not 0x + 128 hex digits
 	CodeSignatureInvalid  Code = "signature_invalid"   // the signature does not verify
 	CodeWrongMiner        Code = "wrong_miner"         // miner-hotkey names another miner
@@ -80,7 +81,7 @@ func (c Code) status() int {
 		return fasthttp.StatusTooManyRequests
 	case CodeUpstreamDown, CodeUpstreamTooLarge, CodeUpstreamInvalid, CodeInternal:
 		return fasthttp.StatusBadGateway
-	case CodeStoreUnavailable:
+	case CodeStoreUnavailable, CodeNonceUnverifiable:
 		return fasthttp.StatusServiceUnavailable
 	case CodeUpstreamTimeout:
 		return fasthttp.StatusGatewayTimeout
@@ -100,6 +101,7 @@ var details = map[Code]string{
 	CodeNonceExpired:      "Invalid nonce: too old",
 	CodeNonceFuture:       "Invalid nonce: too far in the future",
 	CodeNonceReplayed:     "Invalid nonce: already used",
+	CodeNonceUnverifiable: "the nonce was stamped before fibergate's replay guard can vouch for it (after a restart or a loss of its store): sign again with a fresh nonce",
 	CodeSignatureFormat:   "Invalid signature: expected 0x followed by 128 hex digits",
 	CodeSignatureInvalid:  "Invalid signature",
 	CodeWrongMiner:        "miner-hotkey is not this miner's hotkey",
@@ -159,7 +161,7 @@ func writeError(ctx *fasthttp.RequestCtx, code Code) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(code.status())
 	ctx.SetContentType("application/json")
-	if code == CodeRateLimited || code == CodeNonceCapacity || code == CodeStoreUnavailable {
+	if code == CodeRateLimited || code == CodeNonceCapacity || code == CodeStoreUnavailable || code == CodeNonceUnverifiable {
 		secs := int64(1)
 		if d, ok := ctx.UserValue(retryAfterKey).(time.Duration); ok && d > time.Second {
 			secs = int64((d + time.Second - 1) / time.Second)

@@ -111,7 +111,7 @@ func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now
 		return code
 	}
 	if err := h.opts.Nonces.Remember(nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, []byte(n), ts, now.UnixNano()); err != nil {
-		return nonceCode(err, false)
+		return rememberRefusal(ctx, err, false, now.UnixNano())
 	}
 	return h.storeKey(ctx, caller{id: id, stake: stake}, uuid, wrapped, now)
 }

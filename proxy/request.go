@@ -102,7 +102,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 		// body was not: record it, and call a replay a replay.
 		if code != CodeStoreUnavailable {
 			if err := h.opts.Nonces.Remember(nonce.Scope{Who: c.id.pub, Kind: nonce.KindHeader}, fh.nonce, headerTS, now.UnixNano()); err != nil {
-				return nonceCode(err, false)
+				return rememberRefusal(ctx, err, false, now.UnixNano())
 			}
 		}
 		return code
@@ -113,7 +113,7 @@ func (h *Handler) encrypted(ctx *fasthttp.RequestCtx, r *route, fh *fiberHeaders
 		nonce.Record{Scope: nonce.Scope{Who: c.id.pub, Kind: nonce.KindBody}, Nonce: inner, TS: innerTS},
 		now.UnixNano())
 	if err != nil {
-		return nonceCode(err, which == 1)
+		return rememberRefusal(ctx, err, which == 1, now.UnixNano())
 	}
 	if encrypt {
 		call.key = entry.Key

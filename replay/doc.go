@@ -7,5 +7,8 @@
 // moment cannot both accept it. It implements the interface the proxy takes
 // for its replay guard, like the in-process crypto/nonce.Guard, and lives
 // apart from crypto/, whose packages reach no network. Redis failures are
-// refusals (nonce.ErrUnavailable), never acceptances.
+// refusals (nonce.ErrUnavailable), never acceptances, and so is Redis
+// losing the nonces (a flush, a restart, eviction): a floor key that every
+// script reads tells, and nonces stamped before the loss are refused as
+// unverifiable.
 package replay

@@ -22,6 +22,11 @@ const (
 	// DefaultClockSkew is how much longer than its window a nonce is kept,
 	// for replicas whose clocks differ by up to this much.
 	DefaultClockSkew = 2 * time.Second
+	// DefaultRecoveryHold is how long every nonce is refused after a
+	// replica finds the nonces lost: time for every other replica to
+	// notice the new floor (Watch checks every second) and raise it past
+	// the nonces it knows were accepted.
+	DefaultRecoveryHold = 2 * time.Second
 )
 
 // The memory Redis needs for the nonces, as BenchmarkMemoryPerRequest
@@ -67,6 +72,19 @@ type Options struct {
 	Sync Sync
 	// OnError, if set, receives every failed Redis call. It must not block.
 	OnError func(err error)
+	// OnLost, if set, is told once each time this replica learns that
+	// Redis lost the nonces (a FLUSHALL or FLUSHDB, a restart without
+	// persistence, eviction), whether it found the floor it knew gone or
+	// saw the floor another replica set: found says which. floor is the
+	// new floor (unix ns). A floor missing at a replica's first read (a
+	// new Redis, or one emptied while no replica ran) is set the same way
+	// but not reported. The key store's cache should be emptied then: the
+	// keys are gone too. It must not block.
+	OnLost func(floor int64, found bool)
+	// RecoveryHold is how long every nonce is refused after a loss is
+	// found, while every replica raises the new floor past the nonces it
+	// knows were accepted. Default DefaultRecoveryHold.
+	RecoveryHold time.Duration
 }
 
 // Guard is a replay guard in Redis. The nonces stamped in one second are
@@ -84,6 +102,26 @@ type Options struct {
 // key per nonce cost 290 (BenchmarkMemoryPerRequest). Guard is safe for
 // concurrent use.
 //
+// Redis can lose the nonces: FLUSHALL, FLUSHDB, a restart without
+// persistence, eviction. A guard accepts a nonce only if Redis can show it
+// unused, so every script also reads three keys of its own that never
+// expire but the hold:
+//
+//	<prefix>nonce-floor    a time (ms): nonces stamped at or before it are
+//	                       refused as unverifiable (nonce.UnverifiableError)
+//	<prefix>nonce-horizon  the latest timestamp (ms) of an accepted nonce
+//	<prefix>nonce-hold     present (PX RecoveryHold) just after a loss:
+//	                       every nonce is refused
+//
+// A missing floor means the nonces may be gone. The replica that finds it
+// sets it at its clock or past the latest nonce it knows was accepted
+// (its own, or the horizon it last read), whichever is later, and starts
+// the hold; every replica reads the floor with every nonce and in Watch
+// (every second), and on seeing it move raises it past the latest nonce
+// it knows of. A nonce recorded before the loss is stamped no later than
+// one of those, so it is never accepted twice; honest requests signed
+// after the hold are served as before.
+//
 // Two different nonces are taken for one only when their 64-bit hashes
 // match: with n nonces in its second a fresh nonce does with probability
 // below n/2^64, which refuses it as replayed (2.3×10^-15 at 20,000
@@ -93,14 +131,35 @@ type Options struct {
 // nonce, and aiming one at another validator's nonce means knowing it
 // before it is sent.
 type Guard struct {
-	c       redis.UniversalClient
-	prefix  string
-	window  int64
-	skew    int64
-	sync    Sync
-	genKey  string
-	onError func(error)
-	live    liveCount
+	c          redis.UniversalClient
+	prefix     string
+	floorKey   string
+	holdKey    string
+	horizonKey string
+	probeKey   string
+	window     int64
+	skew       int64
+	hold       int64
+	sync       Sync
+	genKey     string
+	onError    func(error)
+	onLost     func(int64, bool)
+	// lostAt is when OnLost was last told (unix ns): the floor moving
+	// again during one loss's hold is the same loss.
+	lostAt atomic.Int64
+	live   liveCount
+
+	// floor is the floor last read from Redis (unix ns); 0 until then,
+	// when floorRead is set.
+	floor     atomic.Int64
+	floorRead atomic.Bool
+	// latest is the latest timestamp of a nonce this replica accepted or
+	// read as the horizon (unix ns).
+	latest atomic.Int64
+	// holdUntil is when the hold after a loss ends, as last read (unix ns).
+	holdUntil atomic.Int64
+	// refusing, when set, refuses every nonce (Refuse).
+	refusing atomic.Pointer[error]
 }
 
 // New returns a Guard configured by opts. It does not contact Redis.
@@ -117,14 +176,23 @@ func New(opts Options) (*Guard, error) {
 	if opts.ClockSkew <= 0 {
 		opts.ClockSkew = DefaultClockSkew
 	}
+	if opts.RecoveryHold <= 0 {
+		opts.RecoveryHold = DefaultRecoveryHold
+	}
 	g := &Guard{
-		c:       opts.Client,
-		prefix:  opts.Prefix + "nonce:",
-		window:  int64(opts.Window),
-		skew:    int64(opts.ClockSkew),
-		sync:    opts.Sync,
-		onError: opts.OnError,
-		live:    newLiveCount(opts.Window, opts.ClockSkew),
+		c:          opts.Client,
+		prefix:     opts.Prefix + "nonce:",
+		floorKey:   opts.Prefix + "nonce-floor",
+		holdKey:    opts.Prefix + "nonce-hold",
+		horizonKey: opts.Prefix + "nonce-horizon",
+		probeKey:   opts.Prefix + "probe",
+		window:     int64(opts.Window),
+		skew:       int64(opts.ClockSkew),
+		hold:       int64(opts.RecoveryHold),
+		sync:       opts.Sync,
+		onError:    opts.OnError,
+		onLost:     opts.OnLost,
+		live:       newLiveCount(opts.Window, opts.ClockSkew),
 	}
 	if g.sync != nil {
 		g.genKey = g.sync.GenerationKey()
@@ -182,16 +250,103 @@ func (g *Guard) ttl(ts, now int64) int64 {
 	return (g.end(ts) - now + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 }
 
-// rememberScript records one nonce in its second's set and reads the key
-// store's generation in the same round trip. The set's life is raised to
-// the one given when shorter (a new set has none). KEYS: set
-// [, generation]. ARGV: member, life in ms.
-var rememberScript = redis.NewScript(`
+// The remember scripts share their first part: the generation, then the
+// guard's own keys. KEYS[n] is the floor, KEYS[n+1] the hold, KEYS[n+2]
+// the horizon, KEYS[n+3] the generation if any. A reply is {result,
+// generation, floor, horizon, hold left in ms}:
+const (
+	resOK       = 0 // recorded
+	resReplayed = 1 // the first nonce (1) or the second (2) was recorded before
+	resLost     = 3 // the floor is missing: the nonces may be gone
+	resBelow    = 4 // the first nonce (4) or the second (5) is at or below the floor
+	resHold     = 6 // the floor was just set after a loss: everything waits
+)
+
+// guardHead reads the state every remember script starts from and
+// returns early when the nonces cannot be judged. base is the index of the
+// floor key; the timestamps (ms) are the ARGV from tsArg on, count of them.
+func guardHead(base int) string {
+	return `
 local gen = false
-if #KEYS == 2 then gen = redis.call('GET', KEYS[2]) end
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return {0, gen} end
+if #KEYS == ` + strconv.Itoa(base+3) + ` then gen = redis.call('GET', KEYS[` + strconv.Itoa(base+3) + `]) end
+local floor = redis.call('GET', KEYS[` + strconv.Itoa(base) + `])
+if not floor then return {3, gen, false, false, 0} end
+local hold = redis.call('PTTL', KEYS[` + strconv.Itoa(base+1) + `])
+local horizon = redis.call('GET', KEYS[` + strconv.Itoa(base+2) + `]) or '0'
+if hold > 0 then return {6, gen, floor, horizon, hold} end
+local f = tonumber(floor)
+local function done(code, ts)
+  if code == 0 and ts > tonumber(horizon) then
+    horizon = tostring(ts)
+    redis.call('SET', KEYS[` + strconv.Itoa(base+2) + `], horizon)
+  end
+  return {code, gen, floor, horizon, 0}
+end
+`
+}
+
+// rememberScript records one nonce in its second's set, reading the key
+// store's generation in the same round trip, unless the floor is missing,
+// the floor was just set (the hold) or the nonce is stamped at or before
+// it. The set's life is raised to the one given when shorter (a new set
+// has none); the horizon is raised to the nonce's time. KEYS: set, floor,
+// hold, horizon [, generation]. ARGV: member, life in ms, timestamp in ms.
+var rememberScript = redis.NewScript(guardHead(2) + `
+local ts = tonumber(ARGV[3])
+if ts <= f then return {4, gen, floor, horizon, 0} end
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return done(1, ts) end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return {1, gen}
+return done(0, ts)
+`)
+
+// rememberPairScript records two nonces, each in its second's set, all or
+// nothing: it returns 1 or 2 for the first one already recorded, 4 or 5
+// for the first one at or below the floor, 3 or 6 as rememberScript (and
+// records neither then), or 0 after recording both. The same nonce twice
+// is recorded once and the second refused. KEYS: set a, set b, floor,
+// hold, horizon [, generation]. ARGV: member a, member b, life of set a in
+// ms, life of set b in ms, timestamp of a in ms, timestamp of b in ms.
+var rememberPairScript = redis.NewScript(guardHead(3) + `
+local ta, tb = tonumber(ARGV[5]), tonumber(ARGV[6])
+if ta <= f then return {4, gen, floor, horizon, 0} end
+if tb <= f then return {5, gen, floor, horizon, 0} end
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return done(1, 0) end
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return done(2, 0) end
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return done(2, ta) end
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+return done(0, math.max(ta, tb))
+`)
+
+// floorScript makes the floor at least ARGV[1] (ms) and returns it. When
+// the floor was missing it also starts the hold (ARGV[2] ms), during which
+// every nonce is refused while the other replicas see the new floor and
+// raise it past what they accepted. Reply: {floor, 1 if it was missing}.
+// KEYS: floor, hold.
+var floorScript = redis.NewScript(`
+local f = redis.call('GET', KEYS[1])
+local missing = 0
+if not f then
+  missing = 1
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+end
+if not f or tonumber(f) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  f = ARGV[1]
+end
+return {f, missing}
+`)
+
+// probeScript is Check's: a write of the size a nonce takes (which Redis
+// refuses when it is out of memory under noeviction), then the floor, the
+// hold left and the horizon. KEYS: probe, floor, hold, horizon. ARGV:
+// value, life in ms.
+var probeScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local floor = redis.call('GET', KEYS[2])
+if not floor then return {false, 0, false} end
+return {floor, redis.call('PTTL', KEYS[3]), redis.call('GET', KEYS[4]) or '0'}
 `)
 
 // check refuses a nonce that cannot be recorded, before Redis is asked.
@@ -202,7 +357,247 @@ func (g *Guard) check(n []byte, ts, now int64) error {
 	if len(n) > nonce.MaxLen {
 		return errTooLong
 	}
-	return nonce.CheckWindow(ts, now, time.Duration(g.window))
+	if err := nonce.CheckWindow(ts, now, time.Duration(g.window)); err != nil {
+		return err
+	}
+	if f := g.floor.Load(); ts <= f {
+		// Known to be below the floor: Redis would say so.
+		return nonce.UnverifiableError{Floor: f}
+	}
+	if p := g.refusing.Load(); p != nil {
+		return fmt.Errorf("%w: %v", nonce.ErrUnavailable, *p)
+	}
+	return nil
+}
+
+// ms returns ts (unix ns) in whole milliseconds, rounded down: a nonce is
+// compared with the floor (whole ms) at that precision, refusing up to a
+// millisecond more than exactly.
+func ms(ts int64) int64 {
+	m := ts / int64(time.Millisecond)
+	if ts%int64(time.Millisecond) < 0 {
+		m--
+	}
+	return m
+}
+
+// FloorKey returns the Redis key of the floor.
+func (g *Guard) FloorKey() string { return g.floorKey }
+
+// Floor returns the floor as last read from Redis (unix ns; 0 before the
+// first read): nonces stamped at or before it are refused.
+func (g *Guard) Floor() int64 { return g.floor.Load() }
+
+// Holding returns when the hold after a loss ends (unix ns), as last read
+// from Redis: until then every nonce is refused. It is in the past when
+// there is no hold.
+func (g *Guard) Holding() int64 { return g.holdUntil.Load() }
+
+// Refuse makes the guard refuse every nonce with an error wrapping
+// nonce.ErrUnavailable and reason, until Refuse(nil). serve refuses while
+// Redis may evict keys: a nonce Redis may forget cannot be relied on.
+func (g *Guard) Refuse(reason error) {
+	if reason == nil {
+		g.refusing.Store(nil)
+		return
+	}
+	g.refusing.Store(&reason)
+}
+
+// see takes in the state a script read: the floor (ms as a string; when it
+// changed, this replica raises it past the latest nonce it knows of, since
+// those are among what the floor must cover), the horizon (the latest
+// timestamp any replica accepted, ms) and the hold left (ms). now is the
+// clock (unix ns).
+func (g *Guard) see(ctx context.Context, floor, horizon any, hold, now int64) error {
+	if h, ok := horizon.(string); ok {
+		if v, err := strconv.ParseInt(h, 10, 64); err == nil {
+			storeMax(&g.latest, v*int64(time.Millisecond))
+		}
+	}
+	g.holdUntil.Store(now + hold*int64(time.Millisecond))
+	s, ok := floor.(string)
+	if !ok {
+		return nil
+	}
+	f, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("floor %q is not a number", s)
+	}
+	old := g.floor.Load()
+	fns := f * int64(time.Millisecond)
+	first := !g.floorRead.Swap(true)
+	if !first && fns == old {
+		return nil
+	}
+	if !first && fns > old {
+		// The floor moved: a replica found the nonces lost.
+		g.lost(fns, false, now)
+		if latest := ms(g.latest.Load()) + 1; latest > f {
+			return g.raiseFloor(ctx, latest, now)
+		}
+	}
+	storeMax(&g.floor, fns)
+	return nil
+}
+
+// lost tells OnLost of a loss, once per loss: a floor found missing is
+// always a loss; moves of the floor seen within two holds of the last
+// report are the raises that follow one.
+func (g *Guard) lost(floor int64, found bool, now int64) {
+	last := g.lostAt.Load()
+	if !found && last != 0 && now-last < 2*g.hold {
+		return
+	}
+	if !g.lostAt.CompareAndSwap(last, now) && !found {
+		return
+	}
+	if g.onLost != nil {
+		g.onLost(floor, found)
+	}
+}
+
+// raiseFloor runs floorScript with at (ms) and records the floor it
+// returns, telling OnLost when this replica found the floor missing.
+func (g *Guard) raiseFloor(ctx context.Context, at, now int64) error {
+	res, err := floorScript.Run(ctx, g.c, []string{g.floorKey, g.holdKey}, at, g.hold/int64(time.Millisecond)).Slice()
+	if err != nil {
+		return g.fail(err)
+	}
+	if len(res) != 2 {
+		return g.fail(fmt.Errorf("unexpected reply of %d elements", len(res)))
+	}
+	s, _ := res[0].(string)
+	f, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return g.fail(fmt.Errorf("floor %q is not a number", s))
+	}
+	fns := f * int64(time.Millisecond)
+	storeMax(&g.floor, fns)
+	knew := g.floorRead.Swap(true)
+	if res[1] == int64(1) {
+		g.holdUntil.Store(now + g.hold)
+		// A replica that never read a floor cannot tell a new Redis from
+		// one emptied before it started: it sets the floor and the hold
+		// all the same, but only a floor it knew and found gone is a loss.
+		if knew {
+			g.lost(fns, true, now)
+		}
+	}
+	return nil
+}
+
+// recover sets the floor after a script found it missing: at the latest
+// nonce this replica knows of, or now, whichever is later; the hold then
+// gives the other replicas time to raise it past theirs.
+func (g *Guard) recover(ctx context.Context, now int64) error {
+	return g.raiseFloor(ctx, max(ms(now), ms(g.latest.Load()))+1, now)
+}
+
+// Check is Watch's step and the readiness probe: it writes to Redis as a
+// nonce does (so a Redis out of memory fails it), reads the floor, the
+// hold and the horizon and, if the floor is missing, sets it as a request
+// would have. now is the clock (unix ns). It returns an error wrapping
+// nonce.ErrUnavailable when Redis fails.
+func (g *Guard) Check(ctx context.Context, now int64) error {
+	res, err := probeScript.Run(ctx, g.c, []string{g.probeKey, g.floorKey, g.holdKey, g.horizonKey}, ms(now), 10_000).Slice()
+	if err != nil {
+		return g.fail(err)
+	}
+	if len(res) != 3 {
+		return g.fail(fmt.Errorf("unexpected reply of %d elements", len(res)))
+	}
+	if res[0] == nil {
+		return g.recover(ctx, now)
+	}
+	hold, _ := res[1].(int64)
+	if err := g.see(ctx, res[0], res[2], max(hold, 0), now); err != nil {
+		return g.fail(err)
+	}
+	return nil
+}
+
+// Watch runs Check every interval (a second when not positive) until ctx
+// is done, so that a loss is found, and other replicas' new floors seen,
+// without waiting for a request.
+func (g *Guard) Watch(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		g.Check(ctx, time.Now().UnixNano())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func storeMax(a *atomic.Int64, v int64) {
+	for {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// run runs a remember script (keys and args of one or two nonces, ts
+// their timestamps) and returns its result code, after taking in what it
+// read; a missing floor is set (recover) and the script run once more.
+// It returns the refusal for a result that is not the script's own
+// (3, 4, 5, 6) as err, with the index of the nonce it concerns.
+func (g *Guard) run(script *redis.Script, keys []string, args []any, ts []int64, now int64) (int64, int, error) {
+	ctx := context.Background()
+	for attempt := 0; ; attempt++ {
+		res, err := script.Run(ctx, g.c, keys, args...).Slice()
+		if err != nil {
+			return 0, 0, g.fail(err)
+		}
+		if len(res) != 5 {
+			return 0, 0, g.fail(fmt.Errorf("unexpected reply of %d elements", len(res)))
+		}
+		g.observe(res[1])
+		code, _ := res[0].(int64)
+		if code == resLost {
+			if attempt > 0 {
+				return 0, 0, g.fail(errors.New("the nonce floor vanished twice in a row"))
+			}
+			if err := g.recover(ctx, now); err != nil {
+				return 0, 0, err
+			}
+			// The hold has begun: nothing is recorded until it ends.
+			return 0, 0, nonce.UnverifiableError{Floor: max(g.floor.Load(), g.holdUntil.Load())}
+		}
+		hold, _ := res[4].(int64)
+		if err := g.see(ctx, res[2], res[3], max(hold, 0), now); err != nil {
+			return 0, 0, g.fail(err)
+		}
+		switch code {
+		case resHold:
+			return 0, 0, nonce.UnverifiableError{Floor: max(g.floor.Load(), g.holdUntil.Load())}
+		case resBelow, resBelow + 1:
+			return 0, int(code - resBelow), nonce.UnverifiableError{Floor: g.floor.Load()}
+		}
+		if code == resOK {
+			for _, t := range ts {
+				storeMax(&g.latest, t)
+			}
+		}
+		return code, 0, nil
+	}
+}
+
+// guardKeys appends the floor, hold, horizon and generation keys.
+func (g *Guard) guardKeys(keys []string) []string {
+	keys = append(keys, g.floorKey, g.holdKey, g.horizonKey)
+	if g.sync != nil {
+		keys = append(keys, g.genKey)
+	}
+	return keys
 }
 
 // Remember records nonce n, whose timestamp is ts, under scope until ts
@@ -211,52 +606,30 @@ func (g *Guard) check(n []byte, ts, now int64) error {
 // itself carries. Its results are those of nonce.Guard.Remember:
 // ErrReplayed if any replica recorded the nonce under scope and its
 // timestamp has not left the window, ErrTooOld or ErrTooNew outside the
-// window, ErrMalformed-matching errors for an empty or over-long nonce;
-// plus an error wrapping nonce.ErrUnavailable when Redis fails or is
-// slower than the client's timeouts, in which case the nonce may or may
-// not have been recorded and the caller must refuse the request. Only a
-// nil result accepts the nonce. Remember does not retain n.
+// window, ErrMalformed-matching errors for an empty or over-long nonce,
+// an UnverifiableError for a nonce stamped at or before the floor or
+// during the hold after a loss; plus an error wrapping
+// nonce.ErrUnavailable when Redis fails or is slower than the client's
+// timeouts, in which case the nonce may or may not have been recorded and
+// the caller must refuse the request. Only a nil result accepts the
+// nonce. Remember does not retain n.
 func (g *Guard) Remember(scope nonce.Scope, n []byte, ts, now int64) error {
 	if err := g.check(n, ts, now); err != nil {
 		return err
 	}
 	key, member := g.Slot(scope, n, ts)
-	keys := []string{key}
-	if g.sync != nil {
-		keys = append(keys, g.genKey)
-	}
-	res, err := rememberScript.Run(context.Background(), g.c, keys, member, g.ttl(ts, now)).Slice()
+	var kb [5]string
+	keys := g.guardKeys(append(kb[:0], key))
+	code, _, err := g.run(rememberScript, keys, []any{member, g.ttl(ts, now), ms(ts)}, []int64{ts}, now)
 	if err != nil {
-		return g.fail(err)
+		return err
 	}
-	if len(res) != 2 {
-		return g.fail(fmt.Errorf("unexpected reply of %d elements", len(res)))
-	}
-	g.observe(res[1])
-	if res[0] != int64(1) {
+	if code != resOK {
 		return nonce.ErrReplayed
 	}
 	g.live.add(g.end(ts))
 	return nil
 }
-
-// rememberPairScript records two nonces, each in its second's set, all or
-// nothing: it returns 1 or 2 for the first one already recorded (and
-// records neither), or 0 after recording both; with the key-change counter
-// when a third key names it. The same nonce twice is recorded once and
-// the second refused. KEYS: set a, set b [, generation]. ARGV: member a,
-// member b, life of set a in ms, life of set b in ms.
-var rememberPairScript = redis.NewScript(`
-local gen = false
-if #KEYS == 3 then gen = redis.call('GET', KEYS[3]) end
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {1, gen} end
-if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return {2, gen} end
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-if redis.call('SADD', KEYS[2], ARGV[2]) == 0 then return {2, gen} end
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
-return {0, gen}
-`)
 
 // RememberPair records a and b in one round trip, all or nothing: a nonce
 // seen by any replica is refused, and neither is recorded then. When one
@@ -265,31 +638,28 @@ return {0, gen}
 // recorded, as nonce.Guard does).
 func (g *Guard) RememberPair(a, b nonce.Record, now int64) (int, error) {
 	recs := [2]nonce.Record{a, b}
-	keys := make([]string, 2, 3)
-	var args [4]any
+	var kb [6]string
+	keys := kb[:2]
+	var args [6]any
 	for i, r := range recs {
 		if err := g.check(r.Nonce, r.TS, now); err != nil {
 			return i, err
 		}
 		keys[i], args[i] = g.Slot(r.Scope, r.Nonce, r.TS)
 		args[2+i] = g.ttl(r.TS, now)
+		args[4+i] = ms(r.TS)
 	}
-	if g.sync != nil {
-		keys = append(keys, g.genKey)
-	}
-	res, err := rememberPairScript.Run(context.Background(), g.c, keys, args[:]...).Slice()
+	keys = g.guardKeys(keys)
+	code, which, err := g.run(rememberPairScript, keys, args[:], []int64{a.TS, b.TS}, now)
 	if err != nil {
-		return 0, g.fail(err)
+		return which, err
 	}
-	if len(res) != 2 {
-		return 0, g.fail(fmt.Errorf("unexpected reply of %d elements", len(res)))
-	}
-	g.observe(res[1])
-	switch res[0] {
-	case int64(1):
+	switch code {
+	case 1:
 		return 0, nonce.ErrReplayed
-	case int64(2):
+	case 2:
 		if keys[0] == keys[1] && args[0] == args[1] {
+			storeMax(&g.latest, a.TS)
 			g.live.add(g.end(a.TS))
 		}
 		return 1, nonce.ErrReplayed

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,9 +163,12 @@ func newChainSource(o ChainOptions) (*chainSource, error) {
 	return &chainSource{opts: o}, nil
 }
 
-// staleAt reports whether the list is stale at now.
+// staleAt reports whether the list is stale at now. A list read "after"
+// now (a cache file dated in the future, a clock stepped back) has an age
+// nobody can vouch for, and is stale: a time in the future must never
+// postpone staleness.
 func (cs *chainSource) staleAt(now time.Time) bool {
-	return cs.refreshed.IsZero() || now.Sub(cs.refreshed) > cs.opts.StaleAfter
+	return cs.refreshed.IsZero() || now.Before(cs.refreshed) || now.Sub(cs.refreshed) > cs.opts.StaleAfter
 }
 
 // chainStatusLocked returns the chain status at now. r.mu must be held.
@@ -365,6 +370,7 @@ func (r *Registry) loadChainCache() (loaded bool) {
 	if path == "" {
 		return false
 	}
+	removeCacheTemporaries(path, r.log)
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		r.log.Info("no chain validator cache yet", "path", path)
@@ -374,9 +380,7 @@ func (r *Registry) loadChainCache() (loaded bool) {
 	if err == nil {
 		var data []byte
 		if data, err = readNodesFile(path); err == nil {
-			if vals, err = parseNodes(data, SourceChain); err == nil {
-				err = checkCacheMatches(data, cs.opts.NetUID, cs.opts.Rule)
-			}
+			vals, err = parseNodes(data, SourceChain, cacheMatches(cs.opts.NetUID, cs.opts.Rule))
 		}
 	}
 	if err != nil {
@@ -384,30 +388,54 @@ func (r *Registry) loadChainCache() (loaded bool) {
 		return false
 	}
 	cs.list, cs.refreshed = vals, fi.ModTime()
+	if now := r.now(); cs.refreshed.After(now) {
+		r.log.Warn("chain validator cache is dated in the future: its age is unknown, so it counts as stale until the chain is read",
+			"path", path, "saved", cs.refreshed, "now", now)
+	}
 	r.log.Info("chain validator cache loaded", "path", path, "validators", len(vals), "saved", cs.refreshed)
 	return true
 }
 
-// checkCacheMatches checks that a cache file was written for netuid and
-// rule: every node names netuid, and carries alpha_stake exactly when the
-// rule is Fiber 2.5's.
-func checkCacheMatches(data []byte, netuid uint16, rule chain.StakeRule) error {
-	var nodes map[string]struct {
-		NetUID     *int             `json:"netuid"`
-		AlphaStake *json.RawMessage `json:"alpha_stake"`
-	}
-	if err := json.Unmarshal(data, &nodes); err != nil {
-		return fmt.Errorf("want Fiber's object of nodes: %w", err)
-	}
-	for hk, n := range nodes {
-		if n.NetUID == nil || *n.NetUID != int(netuid) {
-			return fmt.Errorf("node %s is not of netuid %d", hk, netuid)
+// cacheMatches returns the check that a cache file was written for netuid
+// and rule: every node names netuid, and carries alpha_stake exactly when
+// the rule is Fiber 2.5's.
+func cacheMatches(netuid uint16, rule chain.StakeRule) func(*Node) error {
+	return func(n *Node) error {
+		if n.NetUID != int(netuid) {
+			return fmt.Errorf("not of netuid %d", netuid)
 		}
-		if (n.AlphaStake != nil) != (rule == chain.StakeFiber25) {
+		if n.AlphaStake != (rule == chain.StakeFiber25) {
 			return fmt.Errorf("written under another stake rule than %s", rule)
 		}
+		return nil
 	}
-	return nil
+}
+
+// cacheTempInfix follows ".<cache file name>" in the name of the temporary
+// file a cache write renames into place.
+const cacheTempInfix = ".tmp-"
+
+// removeCacheTemporaries removes the temporary files of cache writes that
+// the process died in the middle of.
+func removeCacheTemporaries(path string, log *slog.Logger) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + cacheTempInfix
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err == nil {
+			log.Info("removed a temporary file an interrupted save left", "path", p)
+		}
+	}
 }
 
 // writeChainCache writes nodes as Fiber's nodes.json (an object keyed by
@@ -421,7 +449,7 @@ func writeChainCache(path string, nodes []chain.Node, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+cacheTempInfix+"*")
 	if err != nil {
 		return err
 	}

@@ -479,6 +479,29 @@ func TestChainCache(t *testing.T) {
 			t.Errorf("events: got %+v", evs)
 		}
 	})
+	// A cache dated in the future (a clock that ran ahead when it was
+	// written, a copied file): its age cannot be known, so it is stale at
+	// once and stays stale, however far ahead its date; a restart long
+	// after does not make it fresh either.
+	t.Run("cache dated in the future", func(t *testing.T) {
+		for _, ahead := range []time.Duration{time.Minute, 365 * 24 * time.Hour} {
+			r, evs := restart(t, -ahead, StaleRefuse, 1, chain.StakeFiber21)
+			if _, err := r.Check(pa, 1000); err != ErrUnknown {
+				t.Errorf("%v ahead: got %v, want ErrUnknown (stale, refused)", ahead, err)
+			}
+			if len(evs) != 1 || !evs[0].Status.Stale || !evs[0].Status.Refusing {
+				t.Errorf("%v ahead: events %+v, want one stale and refusing", ahead, evs)
+			}
+		}
+	})
+	t.Run("temporaries of an interrupted write are removed", func(t *testing.T) {
+		tmp := filepath.Join(dir, ".chain-nodes.json.tmp-12345")
+		writeFile(t, tmp, "{")
+		restart(t, time.Minute, StaleRefuse, 1, chain.StakeFiber21)
+		if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: %v, want it removed at start", tmp, err)
+		}
+	})
 	t.Run("cache older than stale_after, serve", func(t *testing.T) {
 		r, _ := restart(t, 31*time.Minute, StaleServe, 1, chain.StakeFiber21)
 		if _, err := r.Check(pa, 1000); err != nil {

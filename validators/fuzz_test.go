@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 
@@ -20,6 +21,17 @@ func FuzzParseNodes(f *testing.F) {
 		vals, err := parseNodes(data, SourceNodesFile)
 		if err != nil {
 			return
+		}
+		// The walk over the JSON agrees with encoding/json on what the
+		// entries are.
+		var arr []json.RawMessage
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(data, &arr) == nil {
+			if len(arr) != len(vals) {
+				t.Fatalf("%d entries accepted, encoding/json sees %d", len(vals), len(arr))
+			}
+		} else if err := json.Unmarshal(data, &obj); err != nil || len(obj) != len(vals) {
+			t.Fatalf("%d entries accepted, encoding/json sees %d (%v)", len(vals), len(obj), err)
 		}
 		seen := make(map[[32]byte]bool)
 		for _, v := range vals {

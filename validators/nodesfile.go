@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/fibergate/fibergate/crypto/ss58"
 )
@@ -16,6 +17,11 @@ import (
 // maxNodesFile bounds what is read of a nodes file. A subnet's metagraph
 // of a few thousand nodes is well under a megabyte.
 const maxNodesFile = 64 << 20
+
+// maxNodes bounds the entries of a nodes file: a subnet has at most a few
+// thousand uids (256 on finney today). The bound keeps what the list takes
+// in memory (about 300 bytes an entry) near the file's own size.
+const maxNodes = 1 << 16
 
 // Node is one record of Fiber's nodes.json as fibergate reads it: the
 // hotkey (checked), and the other fields as far as they are well-formed.
@@ -38,16 +44,85 @@ type Node struct {
 	// not a whole number).
 	IPType int
 	Port   int
+	// NetUID is the subnet, -1 when absent or not a whole number;
+	// AlphaStake says the record has an alpha_stake (Fiber 2.5 writes
+	// one). fibergate's chain cache is checked against both.
+	NetUID     int
+	AlphaStake bool
 }
 
-// nodeEntry is a record as it is decoded; the other fields are ignored.
+// nodeEntry is a record's fields as found: each the raw JSON value, a
+// slice of the file's bytes, nil when the field is absent or null. The
+// other fields are ignored.
 type nodeEntry struct {
-	Hotkey *string          `json:"hotkey"`
-	Stake  *json.RawMessage `json:"stake"`
-	NodeID *json.RawMessage `json:"node_id"`
-	IP     *json.RawMessage `json:"ip"`
-	IPType *json.RawMessage `json:"ip_type"`
-	Port   *json.RawMessage `json:"port"`
+	Hotkey, Stake, NodeID, IP, IPType, Port, NetUID, AlphaStake []byte
+}
+
+// parseEntry reads the fields of one node record from raw, a JSON value
+// that json.Valid accepted, without copying; false when it is not an
+// object. Field names match exactly, as Fiber's Python reads them; of a
+// field given twice the last counts, as in Python.
+func parseEntry(raw []byte) (nodeEntry, bool) {
+	var e nodeEntry
+	if len(raw) == 0 || raw[0] != '{' {
+		return e, false
+	}
+	w := jsonWalk{b: raw, i: 1}
+	for {
+		w.space()
+		if raw[w.i] == '}' {
+			return e, true
+		}
+		ks, ke := w.value()
+		w.space()
+		w.i++ // ':'
+		w.space()
+		vs, ve := w.value()
+		v := raw[vs:ve]
+		if string(v) == "null" {
+			v = nil
+		}
+		k := raw[ks+1 : ke-1] // the key's text, unless it has escapes
+		if bytes.IndexByte(k, '\\') >= 0 {
+			k = []byte(jsonString(raw[ks:ke]))
+		}
+		switch string(k) { // compared without a copy
+		case "hotkey":
+			e.Hotkey = v
+		case "stake":
+			e.Stake = v
+		case "node_id":
+			e.NodeID = v
+		case "ip":
+			e.IP = v
+		case "ip_type":
+			e.IPType = v
+		case "port":
+			e.Port = v
+		case "netuid":
+			e.NetUID = v
+		case "alpha_stake":
+			e.AlphaStake = v
+		}
+		w.space()
+		if raw[w.i] == ',' {
+			w.i++
+		}
+	}
+}
+
+// jsonString returns the text of the JSON string raw (valid JSON), or ""
+// for any other value.
+func jsonString(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	json.Unmarshal(raw, &s) // valid JSON: cannot fail
+	return s
 }
 
 // ReadNodesFile reads the nodes file at path, refusing one larger than
@@ -55,43 +130,80 @@ type nodeEntry struct {
 func ReadNodesFile(path string) ([]byte, error) { return readNodesFile(path) }
 
 // readNodesFile reads the file at path, refusing one larger than
-// maxNodesFile.
+// maxNodesFile. The buffer is sized from the file's size, so reading takes
+// the file's size in memory, not the doublings of a growing buffer.
 func readNodesFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxNodesFile+1))
-	if err != nil {
-		return nil, err
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		if fi.Size() > maxNodesFile {
+			return nil, fmt.Errorf("larger than %d bytes", maxNodesFile)
+		}
+		size = fi.Size() + 1 // the extra byte sees the end (or a file that grew)
 	}
-	if len(data) > maxNodesFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxNodesFile)
+	data := make([]byte, 0, size)
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)] // grows only if the file grew
+		}
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if len(data) > maxNodesFile {
+			return nil, fmt.Errorf("larger than %d bytes", maxNodesFile)
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return data, nil
 }
 
 // parseNodes parses a Fiber nodes.json into validators: every entry needs
-// a stake (see ParseNodes).
-func parseNodes(data []byte, source string) ([]Validator, error) {
-	nodes, err := ParseNodes(data, func(n *Node) error {
+// a stake (see ParseNodes); checks, if any, may refuse an entry too.
+func parseNodes(data []byte, source string, checks ...func(*Node) error) ([]Validator, error) {
+	checks = append([]func(*Node) error{func(n *Node) error {
 		if n.StakeRaw == nil {
 			return errors.New("no stake")
 		}
 		if n.Stake == nil {
-			return fmt.Errorf("stake %s: want a number", n.StakeRaw)
+			return fmt.Errorf("stake %s: want a number", clip(n.StakeRaw))
 		}
 		return checkStake(*n.Stake)
+	}}, checks...)
+	var out []Validator
+	err := walkNodes(data, func(n *Node) error {
+		for _, c := range checks {
+			if err := c(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nodesTo{
+		start: func(n int) { out = make([]Validator, 0, n) },
+		each: func(n *Node) {
+			out = append(out, Validator{Hotkey: n.Hotkey, PublicKey: n.PublicKey, Stake: *n.Stake, Source: source})
+		},
+		hotkey: func(j int) string { return out[j].Hotkey },
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Validator, len(nodes))
-	for i, n := range nodes {
-		out[i] = Validator{Hotkey: n.Hotkey, PublicKey: n.PublicKey, Stake: *n.Stake, Source: source}
-	}
 	return out, nil
+}
+
+// nodesTo is where walkNodes puts the nodes it accepts: start is told how
+// many entries there are, each is given every accepted node (which it must
+// copy), and hotkey returns the hotkey of the j-th accepted one.
+type nodesTo struct {
+	start  func(n int)
+	each   func(n *Node)
+	hotkey func(j int) string
 }
 
 // ParseNodes parses a Fiber nodes.json: a JSON object keyed by SS58 hotkey
@@ -100,58 +212,177 @@ func parseNodes(data []byte, source string) ([]Validator, error) {
 // out and may refuse it. Any bad entry refuses the whole file, naming the
 // entry: a silently partial list would refuse validators (or lose miners)
 // for no reason anyone could see. The fields other than the hotkey are
-// read leniently (see Node).
+// read leniently (see Node). At most 65,536 entries.
+//
+// It works on data in place: the JSON is validated first, then walked
+// without copying, each entry read straight from its bytes (fields it does
+// not use are skipped, however large), so a file of the largest size
+// allowed costs its own size plus the nodes it lists. The Nodes hold no
+// reference to data.
 func ParseNodes(data []byte, check func(*Node) error) ([]Node, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
-	}
-	open, ok := tok.(json.Delim)
-	if !ok || (open != '{' && open != '[') {
-		return nil, errors.New("want a JSON object keyed by hotkey, or an array of nodes")
-	}
 	var out []Node
-	seen := make(map[[32]byte]string)
-	for i := 0; dec.More(); i++ {
-		name := "entry [" + strconv.Itoa(i) + "]"
+	err := walkNodes(data, check, nodesTo{
+		start:  func(n int) { out = make([]Node, 0, n) },
+		each:   func(n *Node) { out = append(out, *n) },
+		hotkey: func(j int) string { return out[j].Hotkey },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// walkNodes is ParseNodes, handing each accepted node to to.
+func walkNodes(data []byte, check func(*Node) error, to nodesTo) error {
+	if !json.Valid(data) {
+		err := json.Unmarshal(data, new(struct{}))
+		var se *json.SyntaxError
+		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
+			return errors.New("data after the JSON value")
+		}
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	w := jsonWalk{b: data}
+	w.space()
+	open := data[w.i]
+	if open != '{' && open != '[' {
+		return errors.New("want a JSON object keyed by hotkey, or an array of nodes")
+	}
+	count := w.count()
+	if count > maxNodes {
+		return fmt.Errorf("%d entries, more than the %d a subnet can have", count, maxNodes)
+	}
+	to.start(count)
+	seen := make(map[[32]byte]int, count)
+	name := func(i int, key string) string {
+		if open == '{' {
+			return "entry " + strconv.Quote(key)
+		}
+		return "entry [" + strconv.Itoa(i) + "]"
+	}
+	w.i++ // past the opening bracket
+	for i := 0; ; i++ {
+		w.space()
+		if data[w.i] == '}' || data[w.i] == ']' {
+			break
+		}
 		var key string
 		if open == '{' {
-			t, err := dec.Token()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			key, _ = t.(string)
-			name = "entry " + strconv.Quote(key)
+			ks, ke := w.value()
+			key = jsonString(data[ks:ke])
+			w.space()
+			w.i++ // ':'
+			w.space()
 		}
-		var e nodeEntry
-		raw := json.RawMessage(nil)
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		if err := json.Unmarshal(raw, &e); err != nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-			return nil, fmt.Errorf("%s: want an object with hotkey and stake", name)
+		vs, ve := w.value()
+		e, ok := parseEntry(data[vs:ve])
+		if !ok {
+			return fmt.Errorf("%s: want an object with hotkey and stake", name(i, key))
 		}
 		n, err := entryNode(e, key, open == '{')
 		if err == nil && check != nil {
 			err = check(&n)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", name(i, key), err)
 		}
-		if prev, dup := seen[n.PublicKey]; dup {
-			return nil, fmt.Errorf("%s: the same key as %s", name, prev)
+		if j, dup := seen[n.PublicKey]; dup {
+			return fmt.Errorf("%s: the same key as %s", name(i, key), name(j, to.hotkey(j)))
 		}
-		seen[n.PublicKey] = name
-		out = append(out, n)
+		seen[n.PublicKey] = len(seen)
+		to.each(&n)
+		w.space()
+		if data[w.i] == ',' {
+			w.i++
+		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("not JSON: %w", err)
+	return nil
+}
+
+// jsonWalk walks JSON that json.Valid accepted, finding where values begin
+// and end without copying or decoding them.
+type jsonWalk struct {
+	b []byte
+	i int
+}
+
+func (w *jsonWalk) space() {
+	for w.i < len(w.b) {
+		switch w.b[w.i] {
+		case ' ', '\t', '\r', '\n':
+			w.i++
+		default:
+			return
+		}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON value")
+}
+
+// value skips the value at w.i and returns where it began and ended.
+func (w *jsonWalk) value() (start, end int) {
+	start = w.i
+	switch w.b[w.i] {
+	case '"':
+		w.str()
+	case '{', '[':
+		depth := 0
+		for {
+			switch w.b[w.i] {
+			case '"':
+				w.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			w.i++
+			if depth == 0 {
+				break
+			}
+		}
+	default: // a number, true, false or null
+		for w.i < len(w.b) && !strings.ContainsRune(",}] \t\r\n", rune(w.b[w.i])) {
+			w.i++
+		}
 	}
-	return out, nil
+	return start, w.i
+}
+
+// str skips the string at w.i.
+func (w *jsonWalk) str() {
+	w.i++
+	for w.b[w.i] != '"' {
+		if w.b[w.i] == '\\' {
+			w.i++
+		}
+		w.i++
+	}
+	w.i++
+}
+
+// count returns the number of members of the object or array at w.i,
+// leaving w where it was.
+func (w *jsonWalk) count() int {
+	c := jsonWalk{b: w.b, i: w.i + 1}
+	n := 0
+	for {
+		c.space()
+		if c.b[c.i] == '}' || c.b[c.i] == ']' {
+			return n
+		}
+		c.value()
+		c.space()
+		if c.b[c.i] == ':' {
+			c.i++
+			c.space()
+			c.value()
+			c.space()
+		}
+		n++
+		if c.b[c.i] == ',' {
+			c.i++
+		}
+	}
 }
 
 // entryNode checks one entry's hotkey and reads its other fields. keyed
@@ -161,9 +392,13 @@ func entryNode(e nodeEntry, key string, keyed bool) (Node, error) {
 	if e.Hotkey == nil {
 		return Node{}, errors.New("no hotkey")
 	}
-	pub, _, err := ss58.Decode(*e.Hotkey)
+	if e.Hotkey[0] != '"' {
+		return Node{}, fmt.Errorf("hotkey %s: want a string", clip(e.Hotkey))
+	}
+	hotkey := jsonString(e.Hotkey)
+	pub, _, err := ss58.Decode(hotkey)
 	if err != nil {
-		return Node{}, fmt.Errorf("hotkey %q: %w", *e.Hotkey, err)
+		return Node{}, fmt.Errorf("hotkey %q: %w", hotkey, err)
 	}
 	if keyed {
 		kpub, _, err := ss58.Decode(key)
@@ -171,14 +406,13 @@ func entryNode(e nodeEntry, key string, keyed bool) (Node, error) {
 			return Node{}, fmt.Errorf("key: %w", err)
 		}
 		if kpub != pub {
-			return Node{}, fmt.Errorf("key and hotkey %q are different keys", *e.Hotkey)
+			return Node{}, fmt.Errorf("key and hotkey %q are different keys", hotkey)
 		}
 	}
-	n := Node{Hotkey: *e.Hotkey, PublicKey: pub, NodeID: -1}
+	n := Node{Hotkey: hotkey, PublicKey: pub, NodeID: -1, NetUID: -1, AlphaStake: e.AlphaStake != nil}
 	if e.Stake != nil {
-		n.StakeRaw = *e.Stake
-		var stake float64
-		if json.Unmarshal(*e.Stake, &stake) == nil {
+		n.StakeRaw = bytes.Clone(e.Stake) // not a slice of the file, which it would keep alive
+		if stake, err := jsonNumber(e.Stake); err == nil {
 			n.Stake = &stake
 		}
 	}
@@ -191,28 +425,54 @@ func entryNode(e nodeEntry, key string, keyed bool) (Node, error) {
 	if t, ok := wholeNumber(e.IPType); ok {
 		n.IPType = t
 	}
-	if e.IP != nil {
-		var s string
-		var num json.Number
-		if json.Unmarshal(*e.IP, &s) == nil {
-			n.IP = s
-		} else if json.Unmarshal(*e.IP, &num) == nil {
-			n.IP = num.String()
-		}
+	if netuid, ok := wholeNumber(e.NetUID); ok {
+		n.NetUID = netuid
+	}
+	switch {
+	case e.IP == nil:
+	case len(e.IP) > maxIPText:
+		// No address is that long: not read (nor copied).
+	case e.IP[0] == '"':
+		n.IP = jsonString(e.IP)
+	case e.IP[0] == '-' || (e.IP[0] >= '0' && e.IP[0] <= '9'):
+		n.IP = string(e.IP)
 	}
 	return n, nil
 }
 
-// wholeNumber reads a JSON integer that fits an int.
-func wholeNumber(raw *json.RawMessage) (int, bool) {
-	if raw == nil {
+// maxIPText bounds the ip field fibergate reads: IPv6 text is at most 45
+// characters, a u128 in decimal 39 digits.
+const maxIPText = 64
+
+// wholeNumber reads raw, a valid JSON value, as encoding/json reads an
+// int: a JSON integer that fits; nil or anything else is not.
+func wholeNumber(raw []byte) (int, bool) {
+	if raw == nil || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
 		return 0, false
 	}
-	var v int
-	if json.Unmarshal(*raw, &v) != nil {
+	v, err := strconv.ParseInt(string(raw), 10, 0)
+	if err != nil {
 		return 0, false
 	}
-	return v, true
+	return int(v), true
+}
+
+// jsonNumber reads raw, a valid JSON value, as encoding/json reads a
+// number into a float64: any other value, or one beyond float64, is an
+// error.
+func jsonNumber(raw []byte) (float64, error) {
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, errors.New("not a number")
+	}
+	return strconv.ParseFloat(string(raw), 64)
+}
+
+// clip shortens a value quoted in an error.
+func clip(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "..."
+	}
+	return string(b)
 }
 
 func checkStake(s float64) error {

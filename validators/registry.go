@@ -17,9 +17,9 @@ import (
 // not positive.
 const DefaultPoll = 5 * time.Second
 
-// racyWindow is how close to a check a file's modification time must be for
-// the check not to trust an unchanged size and time: a file rewritten twice
-// within the file system's timestamp granularity keeps both.
+// racyWindow is how close to a check a file's change time must be for the
+// check not to trust an unchanged stamp: a file rewritten twice within the
+// file system's timestamp granularity keeps the same times.
 const racyWindow = 2 * time.Second
 
 // StaticEntry is one validator given by the operator.
@@ -80,12 +80,21 @@ type Registry struct {
 	stampAt  time.Time // when stamp was taken
 	hash     [32]byte  // content hash of the last attempted read
 	hashGood bool      // whether that content loaded
+	fileErr  error     // why the last read failed; nil after a good one
+	failedAt time.Time // when reads began to fail
 }
 
-// fileStamp is what a stat tells about the nodes file.
+// fileStamp is what a stat tells about the nodes file. Size and
+// modification time alone miss a file replaced by one of the same size and
+// time (cp -p, rsync -t and tar set the time they copy): the inode changes
+// when a file is renamed over it, and the change time (which no one can
+// set) whenever it is written or its times are set.
 type fileStamp struct {
 	size  int64
 	mtime time.Time
+	ctime time.Time // zero where the system does not say
+	dev   uint64
+	ino   uint64
 	err   string
 }
 
@@ -257,7 +266,7 @@ func (r *Registry) Refresh() error {
 func (r *Registry) pollOnce() {
 	r.mu.Lock()
 	st := r.statLocked()
-	if st.same(r.stamp) && r.stampAt.Sub(st.mtime) > racyWindow {
+	if st.same(r.stamp) && r.stampAt.Sub(st.changed()) > racyWindow {
 		r.mu.Unlock()
 		return
 	}
@@ -270,7 +279,16 @@ func (r *Registry) pollOnce() {
 }
 
 func (a fileStamp) same(b fileStamp) bool {
-	return a.size == b.size && a.mtime.Equal(b.mtime) && a.err == b.err
+	return a.size == b.size && a.mtime.Equal(b.mtime) && a.ctime.Equal(b.ctime) &&
+		a.dev == b.dev && a.ino == b.ino && a.err == b.err
+}
+
+// changed is the latest of the file's times.
+func (a fileStamp) changed() time.Time {
+	if a.ctime.After(a.mtime) {
+		return a.ctime
+	}
+	return a.mtime
 }
 
 func (r *Registry) statLocked() fileStamp {
@@ -278,7 +296,9 @@ func (r *Registry) statLocked() fileStamp {
 	if err != nil {
 		return fileStamp{err: err.Error()}
 	}
-	return fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	st.ctime, st.dev, st.ino = statIdentity(fi)
+	return st
 }
 
 // readResult says what a read of the nodes file found.
@@ -298,6 +318,22 @@ func (r *Registry) readLocked(force bool) (readResult, error) {
 	// stampAt is compared with file times, which come from the real clock,
 	// so it is taken from the real clock too, never from Options.Now.
 	r.stamp, r.stampAt = r.statLocked(), time.Now()
+	res, err := r.loadLocked(force)
+	switch {
+	case res == sameBad:
+		// Still the content that failed: the error stands.
+	case err == nil:
+		r.fileErr = nil
+	case r.fileErr == nil:
+		r.fileErr, r.failedAt = err, r.stampAt
+	default:
+		r.fileErr = err
+	}
+	return res, err
+}
+
+// loadLocked is readLocked's read and parse. r.mu must be held.
+func (r *Registry) loadLocked(force bool) (readResult, error) {
 	data, err := readNodesFile(r.path)
 	if err != nil {
 		// Forget the content, so the file coming back is read and reported
@@ -323,6 +359,15 @@ func (r *Registry) readLocked(force bool) (readResult, error) {
 	r.publish()
 	r.lastRefresh.Store(r.now().UnixNano())
 	return loaded, nil
+}
+
+// NodesFileError returns why the nodes file could not be loaded, and since
+// when, while its reads fail (the last good list stays in use); nil when
+// the last read was good or there is no nodes file.
+func (r *Registry) NodesFileError() (error, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fileErr, r.failedAt
 }
 
 // report logs the outcome of a nodes file read and passes it to OnReload.

@@ -312,6 +312,7 @@ func TestParseNodes(t *testing.T) {
 		{"null entry", `[null]`, 0, "entry [0]: want an object"},
 		{"entry not object", `{"` + a + `": 5}`, 0, "want an object"},
 		{"duplicate key", `[{"hotkey": "` + a + `", "stake": 1}, {"hotkey": "` + aOther + `", "stake": 2}]`, 0, "entry [1]: the same key as entry [0]"},
+		{"too many entries", "[" + strings.Repeat("{},", maxNodes) + "{}]", 0, "more than the 65536"},
 		{"duplicate object key", `{"` + a + `": {"hotkey": "` + a + `", "stake": 1}, "` + a + `": {"hotkey": "` + a + `", "stake": 2}}`, 0, "the same key as"},
 	}
 	for _, tc := range cases {
@@ -347,7 +348,11 @@ func TestReloadOnChange(t *testing.T) {
 		t.Errorf("LastRefresh after New: got %v, want %v", got, now)
 	}
 
-	// Unchanged file: nothing happens.
+	// Unchanged file: nothing happens, once a stamp was taken when its
+	// change time (which Chtimes set to now) was old enough to trust.
+	time.Sleep(racyWindow + 100*time.Millisecond)
+	r.pollOnce()
+	rec.take()
 	now = now.Add(time.Minute)
 	r.pollOnce()
 	if calls := rec.take(); len(calls) != 0 {
@@ -422,17 +427,52 @@ func TestPollStamp(t *testing.T) {
 			t.Errorf("got %s, want the rewritten %s", got, b)
 		}
 	})
-	t.Run("old mtime is trusted", func(t *testing.T) {
+	// cp -p, rsync -t and tar replace a file with one of the same size and
+	// (old) modification time: the change time or the inode tells.
+	t.Run("rewritten in place with the old mtime (cp -p)", func(t *testing.T) {
 		mtime := time.Now().Add(-time.Hour)
 		write(a, mtime)
 		r := mustNew(t, Options{NodesFile: path})
+		time.Sleep(racyWindow + 100*time.Millisecond)
+		r.pollOnce() // the stamp taken now is trusted from here
 		write(b, mtime)
 		r.pollOnce()
-		if got := hotkey(r); got != a {
-			t.Errorf("got %s, want %s: an old, unchanged stamp means no read", got, a)
+		if got := hotkey(r); got != b {
+			t.Errorf("got %s, want the rewritten %s", got, b)
 		}
-		if err := r.Refresh(); err != nil || hotkey(r) != b {
-			t.Errorf("Refresh: got %s, %v, want %s read regardless of the stamp", hotkey(r), err, b)
+	})
+	t.Run("renamed over with the old mtime (rsync -t, tar)", func(t *testing.T) {
+		mtime := time.Now().Add(-time.Hour)
+		write(a, mtime)
+		r := mustNew(t, Options{NodesFile: path})
+		tmp := path + ".new"
+		writeFile(t, tmp, `[{"hotkey":"`+b+`","stake":1}]`)
+		if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(racyWindow + 100*time.Millisecond) // both change times are old
+		r.pollOnce()                                  // the stamp taken now is trusted from here
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+		r.pollOnce()
+		if got := hotkey(r); got != b {
+			t.Errorf("got %s, want the renamed-over %s", got, b)
+		}
+	})
+	t.Run("an untouched file is not read", func(t *testing.T) {
+		write(a, time.Now().Add(-time.Hour))
+		rec := newRecorder()
+		r := mustNew(t, Options{NodesFile: path, OnReload: rec.on})
+		time.Sleep(racyWindow + 100*time.Millisecond)
+		r.pollOnce() // the stamp taken now is trusted from here
+		rec.take()
+		r.pollOnce()
+		if calls := rec.take(); len(calls) != 0 {
+			t.Errorf("poll of an untouched file: got OnReload %v, want none", calls)
+		}
+		if err := r.Refresh(); err != nil || hotkey(r) != a {
+			t.Errorf("Refresh: got %s, %v", hotkey(r), err)
 		}
 	})
 }
@@ -492,10 +532,16 @@ func TestBadReloadKeepsOld(t *testing.T) {
 		if _, err := r.Check(pa, 1000); err != nil {
 			t.Errorf("Check with the file gone: got %v, want the old list to answer", err)
 		}
+		if err, since := r.NodesFileError(); err == nil || since.IsZero() || time.Since(since) > time.Minute {
+			t.Errorf("NodesFileError with the file gone: %v since %v", err, since)
+		}
 		writeFile(t, path, good)
 		r.pollOnce()
 		if calls := rec.take(); len(calls) != 1 || calls[0].err != nil {
 			t.Errorf("restored file: got OnReload %v, want one success", calls)
+		}
+		if err, _ := r.NodesFileError(); err != nil {
+			t.Errorf("NodesFileError after a good read: %v", err)
 		}
 	})
 }
@@ -574,6 +620,31 @@ func TestConcurrentCheckAndReload(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// MaxStake is the highest stake anyone listed can be served with: the
+// all-zero key never counts, an empty set has none.
+func TestMaxStake(t *testing.T) {
+	p1, _ := key(1)
+	p2, _ := key(2)
+	for _, tc := range []struct {
+		name   string
+		layers [][]Validator
+		want   float64
+	}{
+		{"empty", nil, math.Inf(-1)},
+		{"zero stakes", [][]Validator{{{PublicKey: p1}, {PublicKey: p2}}}, 0},
+		{"the all-zero key", [][]Validator{{{PublicKey: [32]byte{}, Stake: 9000}, {PublicKey: p1, Stake: 10}}}, 10},
+		{"a higher layer wins", [][]Validator{{{PublicKey: p1, Stake: 9000}}, {{PublicKey: p1, Stake: 5}}}, 5},
+	} {
+		if got := newSet(tc.layers...).MaxStake(); got != tc.want {
+			t.Errorf("%s: MaxStake %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	var s *Set
+	if !math.IsInf(s.MaxStake(), -1) {
+		t.Error("nil Set: MaxStake is not -Inf")
+	}
 }
 
 func TestEmptySet(t *testing.T) {

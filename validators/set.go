@@ -2,6 +2,7 @@ package validators
 
 import (
 	"errors"
+	"math"
 	"sort"
 )
 
@@ -45,7 +46,8 @@ type Validator struct {
 // Set is an immutable list of validators keyed by public key. It is safe
 // for concurrent use. The zero Set and a nil *Set are empty.
 type Set struct {
-	byKey map[[32]byte]Validator
+	byKey    map[[32]byte]Validator
+	maxStake float64
 }
 
 // newSet merges layers of validators given from the lowest precedence to
@@ -62,7 +64,23 @@ func newSet(layers ...[]Validator) *Set {
 			s.byKey[v.PublicKey] = v
 		}
 	}
+	s.maxStake = math.Inf(-1)
+	for pub, v := range s.byKey {
+		if pub != ([32]byte{}) && v.Stake > s.maxStake {
+			s.maxStake = v.Stake
+		}
+	}
 	return s
+}
+
+// MaxStake returns the highest stake of a validator that can be served
+// (the all-zero key never can), and -Inf for an empty set: no validator
+// passes a min_stake above it.
+func (s *Set) MaxStake() float64 {
+	if s == nil || s.byKey == nil {
+		return math.Inf(-1)
+	}
+	return s.maxStake
 }
 
 // Lookup returns the validator with public key pub.

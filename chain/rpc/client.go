@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,10 +90,56 @@ type Client struct {
 type response struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
-	Result  json.RawMessage `json:"result"`
+	Result  inPlace         `json:"result"`
 	Error   *Error          `json:"error"`
 	Method  string          `json:"method"`
 }
+
+// inPlace is a JSON value kept where it lies in the answer's buffer, which
+// the client owns (one per answer) and never reads again once the answer
+// is parsed: a metagraph answer can be tens of MB, and a copy of it would
+// double what a call takes. (json.Unmarshal hands UnmarshalJSON a slice of
+// its input.)
+type inPlace []byte
+
+func (v *inPlace) UnmarshalJSON(b []byte) error {
+	*v = b
+	return nil
+}
+
+// HexBytes is a result that is a 0x-prefixed hex string, as state_call
+// answers, decoded into the answer's own buffer: its bytes take no memory
+// beyond the answer's.
+type HexBytes []byte
+
+// UnmarshalJSON decodes the hex string b in place. It is meant for the
+// results Call decodes, whose buffer nothing reads afterwards.
+// A value that is not a string is an error of the answer's shape
+// (ErrBadResponse, from Call); a string that is not 0x and hex is ErrNotHex.
+func (h *HexBytes) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' {
+		return errors.New("not a string")
+	}
+	if len(b) < 4 || b[1] != '0' || b[2] != 'x' {
+		return ErrNotHex
+	}
+	src := b[3 : len(b)-1]
+	if len(src)%2 != 0 {
+		return ErrNotHex
+	}
+	// Each output byte is written at or before the first input byte it
+	// came from, so decoding over the input is safe.
+	n, err := hex.Decode(b[:len(src)/2], src)
+	if err != nil {
+		return ErrNotHex
+	}
+	*h = b[:n]
+	return nil
+}
+
+// ErrNotHex is the error of a HexBytes result that is a string but not a
+// 0x-prefixed hex string.
+var ErrNotHex = errors.New("not a 0x-prefixed hex string")
 
 // Dial returns a client for the node at rawURL. For ws:// and wss:// it
 // opens the WebSocket connection now, within ctx; for http:// and https://
@@ -207,7 +254,7 @@ func (r *response) into(result any) error {
 		return fmt.Errorf("%w: jsonrpc is not \"2.0\"", ErrBadResponse)
 	case r.Error != nil:
 		return r.Error
-	case r.Result == nil:
+	case len(r.Result) == 0:
 		return fmt.Errorf("%w: neither result nor error", ErrBadResponse)
 	case string(r.Result) == "null":
 		return ErrNull
@@ -215,7 +262,7 @@ func (r *response) into(result any) error {
 		return nil
 	}
 	if err := json.Unmarshal(r.Result, result); err != nil {
-		return fmt.Errorf("%w: result: %v", ErrBadResponse, err)
+		return fmt.Errorf("%w: result: %w", ErrBadResponse, err)
 	}
 	return nil
 }
@@ -241,15 +288,18 @@ func (c *Client) callHTTP(ctx context.Context, id uint64, body []byte) (response
 		return response{}, stripURL(err)
 	}
 	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, c.max+1))
+	if res.ContentLength > c.max {
+		return response{}, fmt.Errorf("%w of %d bytes", ErrTooLarge, c.max)
+	}
+	data, err := readAnswer(res.Body, res.ContentLength, c.max)
 	if err != nil {
 		if ctx.Err() != nil {
 			return response{}, ctx.Err()
 		}
+		if errors.Is(err, ErrTooLarge) {
+			return response{}, fmt.Errorf("%w of %d bytes", ErrTooLarge, c.max)
+		}
 		return response{}, fmt.Errorf("reading the answer: %w", err)
-	}
-	if int64(len(data)) > c.max {
-		return response{}, fmt.Errorf("%w of %d bytes", ErrTooLarge, c.max)
 	}
 	return parseHTTPAnswer(data, res.StatusCode, id)
 }
@@ -271,6 +321,53 @@ func parseHTTPAnswer(data []byte, status int, id uint64) (response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// readChunk is the size of the pieces an answer of unknown length is read
+// in before it is put together.
+const readChunk = 1 << 20
+
+// readAnswer reads all of r, at most max bytes (ErrTooLarge beyond). When
+// size (the Content-Length) is known the buffer is that size; otherwise
+// the answer is read in pieces of readChunk and put together once at the
+// end, so memory peaks at twice the answer, not at the several copies a
+// buffer growing by doubling leaves behind.
+func readAnswer(r io.Reader, size, max int64) ([]byte, error) {
+	if size >= 0 {
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	var pieces [][]byte
+	var total int64
+	for {
+		p := make([]byte, readChunk)
+		n, err := io.ReadFull(r, p)
+		total += int64(n)
+		if total > max {
+			return nil, ErrTooLarge
+		}
+		if n > 0 {
+			pieces = append(pieces, p[:n])
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(pieces) == 1 {
+		return pieces[0], nil
+	}
+	out := make([]byte, 0, total)
+	for i, p := range pieces {
+		out = append(out, p...)
+		pieces[i] = nil
+	}
+	return out, nil
 }
 
 func truncate(b []byte) string {
@@ -328,7 +425,10 @@ func (c *Client) readLoop(ctx context.Context) {
 	var err error
 	for {
 		var data []byte
-		_, data, err = c.conn.Read(ctx)
+		var r io.Reader
+		if _, r, err = c.conn.Reader(ctx); err == nil {
+			data, err = readAnswer(r, -1, c.max)
+		}
 		if err != nil {
 			break
 		}
@@ -349,7 +449,7 @@ func (c *Client) readLoop(ctx context.Context) {
 		}
 	}
 	switch {
-	case errors.Is(err, websocket.ErrMessageTooBig):
+	case errors.Is(err, websocket.ErrMessageTooBig), errors.Is(err, ErrTooLarge):
 		err = fmt.Errorf("%w of %d bytes", ErrTooLarge, c.max)
 	default:
 		err = fmt.Errorf("%w: %v", ErrClosed, err)

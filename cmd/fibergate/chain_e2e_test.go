@@ -288,6 +288,33 @@ func TestChainValidators(t *testing.T) {
 	if got := refusal(t, low.Handshake(ctx)); got != "403 insufficient_stake" {
 		t.Errorf("after a restart: uid 24 got %q, want 403 insufficient_stake", got)
 	}
+
+	// A cache dated a year ahead (a clock that ran ahead, a copied file)
+	// must not pass for fresh: with the chain down and stale: refuse, the
+	// refuse instance restarted on it refuses chain-listed validators and
+	// is not ready, instead of serving them for a year.
+	refuse.signal(t, syscall.SIGTERM)
+	refuse.waitExit(t, exitTimeout)
+	future := filepath.Join(dir, "refuse-chain-nodes.json")
+	if err := os.WriteFile(future, cache, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ahead := time.Now().Add(365 * 24 * time.Hour)
+	if err := os.Chtimes(future, ahead, ahead); err != nil {
+		t.Fatal(err)
+	}
+	dated := startFibergate(t, dir, testEnv(), "serve", "--config", refuseCfg)
+	datedAddr, datedAdmin := dated.waitUp(t)
+	if st, body := httpGet(t, "http://"+datedAdmin+"/readyz"); st != http.StatusServiceUnavailable || !strings.Contains(body, "stale") {
+		t.Errorf("a cache dated a year ahead: /readyz %d %q, want 503 stale", st, body)
+	}
+	alice = keypairClient(t, datedAddr, aliceSeed)
+	if got := refusal(t, alice.Handshake(ctx)); got != "403 unknown_validator" {
+		t.Errorf("a cache dated a year ahead: //Alice got %q, want 403 unknown_validator", got)
+	}
+	if !strings.Contains(dated.stderr.String(), "dated in the future") {
+		t.Errorf("the log does not say the cache is dated in the future:\n%s", dated.stderr.String())
+	}
 }
 
 func pubOf(t *testing.T, addr string) [32]byte {

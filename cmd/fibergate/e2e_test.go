@@ -203,7 +203,13 @@ func TestCheckConfig(t *testing.T) {
 
 	t.Run("bundled", func(t *testing.T) {
 		t.Parallel()
-		e := parse(t, runFibergate(t, root, testEnv(), "check-config", "--config", bundled))
+		r := runFibergate(t, root, testEnv(), "check-config", "--config", bundled)
+		for _, want := range []string{"# restarts: no keystore.persist_file", "# file descriptors: the config can use up to 10576"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("check-config does not say %q:\n%s", want, r.stdout)
+			}
+		}
+		e := parse(t, r)
 		if e.Listen != "127.0.0.1:8080" || e.AdminListen != "127.0.0.1:9100" || e.Upstream.URL != "http://127.0.0.1:9000" {
 			t.Errorf("addresses: got listen %q admin %q upstream %q, want config.yaml's", e.Listen, e.AdminListen, e.Upstream.URL)
 		}

@@ -123,8 +123,20 @@ type process struct {
 // startFibergate starts the binary with args in dir with env.
 func startFibergate(t *testing.T, dir string, env []string, args ...string) *process {
 	t.Helper()
+	return startWrapped(t, dir, env, nil, args...)
+}
+
+// startWrapped starts the binary as startFibergate does, through the
+// command wrap (e.g. a shell that lowers a limit and execs it) when set:
+// wrap is run with the binary and args appended.
+func startWrapped(t *testing.T, dir string, env []string, wrap []string, args ...string) *process {
+	t.Helper()
 	p := &process{done: make(chan struct{})}
-	p.cmd = exec.Command(fibergateBin, args...)
+	if len(wrap) > 0 {
+		p.cmd = exec.Command(wrap[0], append(append(wrap[1:], fibergateBin), args...)...)
+	} else {
+		p.cmd = exec.Command(fibergateBin, args...)
+	}
 	p.cmd.Dir = dir
 	p.cmd.Env = env
 	p.cmd.Stdout = &p.stdout
@@ -358,6 +370,9 @@ type testConfig struct {
 	persistEvery  string // keystore.persist_interval
 	listen        string // default 127.0.0.1:0
 	shutdownGrace string // default 10s
+	minStake      string // validators.min_stake; default 1000
+	signedRoute   bool   // add a route /signed/* in mode signed
+	extra         string // more top-level YAML, appended as it is
 }
 
 // write writes c as dir/config.yaml and returns its path.
@@ -378,7 +393,11 @@ func (c testConfig) write(t *testing.T, dir string) string {
 	fmt.Fprintf(&b, "upstream:\n  url: %q\n  timeout: 20s\n", c.upstreamURL)
 	fmt.Fprintf(&b, "miner:\n  hotkey: %q\n", bobSS58)
 	fmt.Fprintf(&b, "handshake:\n  rsa_key_file: %q\n", c.rsaKeyFile)
-	b.WriteString("validators:\n  min_stake: 1000\n")
+	minStake := c.minStake
+	if minStake == "" {
+		minStake = "1000"
+	}
+	fmt.Fprintf(&b, "validators:\n  min_stake: %s\n", minStake)
 	if c.nodesFile == "" {
 		fmt.Fprintf(&b, "  static:\n    - {hotkey: %q, stake: 5000}\n", aliceSS58)
 	} else {
@@ -392,7 +411,11 @@ func (c testConfig) write(t *testing.T, dir string) string {
 		fmt.Fprintf(&b, "  persist_interval: %s\n", c.persistEvery)
 	}
 	b.WriteString("routes:\n  - {path: \"/stream/*\", mode: encrypted, response: encrypted}\n")
+	if c.signedRoute {
+		b.WriteString("  - {path: \"/signed/*\", mode: signed}\n")
+	}
 	fmt.Fprintf(&b, "shutdown_grace: %s\n", grace)
+	b.WriteString(c.extra)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +30,11 @@ const (
 )
 
 // backendOps are every op label of the backend error counter.
-var backendOps = []string{keystore.OpGet, keystore.OpPut, keystore.OpDelete, keystore.OpSubscription, opNonce, opPing}
+var backendOps = []string{keystore.OpGet, keystore.OpPut, keystore.OpDelete, keystore.OpSubscription, keystore.OpDecode, opNonce, opPing}
+
+// evictionCheckEvery is how often Redis's eviction settings are read
+// again: an operator may change them on a running Redis.
+const evictionCheckEvery = 5 * time.Second
 
 // backendLogEvery spaces out the warnings of a failing backend: every
 // failure is counted, but an outage must not write a line per request.
@@ -43,13 +48,20 @@ type redisBackend struct {
 	store   *keystore.Redis
 	guard   *replay.Guard
 	timeout time.Duration
-	m       *metrics.Metrics
+	m       *metrics.Metrics // set by start
+	log     *slog.Logger
+
+	warnedUnknown atomic.Bool
+	// evicts is 1 while Redis may evict keys, 0 while it may not, -1 while
+	// it will not say (or has not been asked yet).
+	evicts   atomic.Int32
+	eviction atomic.Pointer[error] // why evicts is 1
 }
 
 // newRedisBackend builds the shared store and replay guard from cfg. It
 // does not contact Redis: fibergate starts while Redis is down, answers 503
 // to what needs it and reports not ready until Redis answers.
-func newRedisBackend(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*redisBackend, error) {
+func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error) {
 	ks := cfg.Keystore
 	rc := ks.Redis
 	sk, err := storageKey(ks)
@@ -79,6 +91,9 @@ func newRedisBackend(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (
 		PoolSize:     rc.PoolSize,
 	})
 	warn := newThrottledWarn(log, backendLogEvery)
+	b := &redisBackend{addr: rc.Addr, client: client, log: log,
+		timeout: min(rc.DialTimeout+rc.ReadTimeout, 2*time.Second)}
+	b.evicts.Store(-1)
 	store, err := keystore.NewRedis(keystore.RedisOptions{
 		Client:          client,
 		StorageKey:      sk,
@@ -86,7 +101,12 @@ func newRedisBackend(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (
 		TTL:             cfg.Handshake.KeyTTL,
 		MaxPerValidator: cfg.Handshake.MaxKeysPerValidator,
 		OnError: func(op string, err error) {
-			m.BackendError(op)
+			b.m.BackendError(op)
+			if op == keystore.OpDecode {
+				warn.warn("a key stored in redis does not open (damaged, sealed under another storage key, or moved); answered as no key, so the validator exchanges a new one",
+					"err", err)
+				return
+			}
 			warn.warn("redis call failed", "op", op, "err", err)
 		},
 	})
@@ -100,27 +120,111 @@ func newRedisBackend(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (
 		Window: cfg.NonceWindow,
 		Sync:   store,
 		OnError: func(err error) {
-			m.BackendError(opNonce)
+			b.m.BackendError(opNonce)
 			warn.warn("redis call failed", "op", opNonce, "err", err)
+		},
+		OnLost: func(floor int64, found bool) {
+			// The keys went with the nonces: drop the cached ones too.
+			store.Forget()
+			b.m.NonceGuardLost()
+			log.Warn("redis lost the nonces (a FLUSHALL or FLUSHDB, a restart without persistence, or eviction): nonces stamped before the new floor are refused (503 nonce_unverifiable), and keys must be exchanged again",
+				"floor", time.Unix(0, floor).UTC().Format(time.RFC3339Nano), "hold", replay.DefaultRecoveryHold.String(), "found_here", found)
 		},
 	})
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	m.InitBackend(backendOps)
 	log.Info("keys and nonces shared through redis", "addr", rc.Addr, "tls", rc.TLS, "prefix", rc.Prefix)
-	return &redisBackend{
-		addr: rc.Addr, client: client, store: store, guard: guard,
-		timeout: min(rc.DialTimeout+rc.ReadTimeout, 2*time.Second), m: m,
-	}, nil
+	b.store, b.guard = store, guard
+	return b, nil
 }
 
-// check is the readiness probe: Redis answers PING within the timeouts.
+// start hands the backend the metrics, before anything calls Redis.
+func (b *redisBackend) start(m *metrics.Metrics) {
+	b.m = m
+	m.InitBackend(backendOps)
+}
+
+// evicting is the fibergate_keystore_redis_evicting gauge.
+func (b *redisBackend) evicting() int { return int(b.evicts.Load()) }
+
+// watch keeps an eye on Redis until ctx is done: the replay guard's floor
+// every second (a flush or restart is found without waiting for a
+// request), the eviction settings every evictionCheckEvery.
+func (b *redisBackend) watch(ctx context.Context) {
+	go b.guard.Watch(ctx, time.Second)
+	t := time.NewTicker(evictionCheckEvery)
+	defer t.Stop()
+	for {
+		b.checkEviction(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkEviction reads Redis's eviction settings. While Redis may evict
+// keys the replay guard refuses every nonce: a nonce set Redis drops to
+// make room would let its nonces be replayed, and nothing says which. A
+// Redis that will not tell (CONFIG and INFO forbidden) is trusted, with a
+// warning; one that cannot be reached keeps the last answer.
+func (b *redisBackend) checkEviction(ctx context.Context) {
+	e, err := keystore.RedisEviction(ctx, b.client, b.timeout)
+	var state int32
+	switch {
+	case errors.Is(err, keystore.ErrEvictionUnknown):
+		state = -1
+	case err != nil:
+		return
+	case e.Evicts():
+		state = 1
+	}
+	old := b.evicts.Swap(state)
+	switch state {
+	case 1:
+		reason := fmt.Errorf("redis %s has maxmemory-policy %s with maxmemory %d: it may evict nonces, letting them be replayed; set maxmemory-policy noeviction", b.addr, e.Policy, e.MaxMemory)
+		b.eviction.Store(&reason)
+		b.guard.Refuse(reason)
+		if old != 1 {
+			b.log.Error("refusing signed requests: "+reason.Error(), "policy", e.Policy, "maxmemory", e.MaxMemory)
+		}
+	case 0:
+		b.guard.Refuse(nil)
+		if old == 1 {
+			b.log.Info("redis no longer evicts: serving signed requests again", "policy", e.Policy, "maxmemory", e.MaxMemory)
+		}
+	case -1:
+		b.guard.Refuse(nil)
+		if old != -1 || !b.warnedUnknown.Swap(true) {
+			b.log.Warn("cannot read redis's maxmemory-policy; make sure it is noeviction (README: Running several replicas)", "err", err)
+		}
+	}
+}
+
+// check is the readiness probe: Redis takes a write (an out-of-memory
+// Redis refuses it) within the timeouts, does not evict, and the replay
+// guard is not waiting out a loss of the nonces.
 func (b *redisBackend) check(ctx context.Context) error {
-	if err := keystore.PingRedis(ctx, b.client, b.timeout); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	now := time.Now()
+	if err := b.guard.Check(ctx, now.UnixNano()); err != nil {
 		b.m.BackendError(opPing)
-		return fmt.Errorf("redis %s unreachable: %w", b.addr, err)
+		return fmt.Errorf("redis %s cannot record a nonce: %w", b.addr, err)
+	}
+	if b.evicts.Load() != 0 {
+		// Not known to be safe: read it again, so a fix shows at once.
+		b.checkEviction(ctx)
+	}
+	if p := b.eviction.Load(); p != nil && b.evicts.Load() == 1 {
+		return *p
+	}
+	if until := time.Unix(0, max(b.guard.Floor(), b.guard.Holding())); now.Before(until) {
+		return fmt.Errorf("redis lost the nonces: the replay guard refuses nonces stamped before %s, for %s more",
+			until.UTC().Format(time.RFC3339Nano), until.Sub(now).Round(time.Millisecond))
 	}
 	return nil
 }

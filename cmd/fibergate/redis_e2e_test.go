@@ -53,6 +53,7 @@ func writeRedisConfig(t *testing.T, dir, upstream, rsaKey, redisAddr string) str
 	fmt.Fprintf(&b, "validators:\n  min_stake: 1000\n  static:\n    - {hotkey: %q, stake: 5000}\n", aliceSS58)
 	b.WriteString("keystore:\n  backend: redis\n")
 	fmt.Fprintf(&b, "  redis: {addr: %q, prefix: \"e2e:\", read_timeout: 300ms, write_timeout: 300ms, dial_timeout: 300ms}\n", redisAddr)
+	b.WriteString("routes:\n  - {path: \"/signed/*\", mode: signed}\n")
 	b.WriteString("rate_limits:\n  per_ip: {per_second: 0}\n  per_validator: {per_second: 0}\n  handshakes_per_validator: {per_second: 0}\n")
 	b.WriteString("shutdown_grace: 2s\n")
 	path := filepath.Join(dir, "config.yaml")
@@ -64,7 +65,15 @@ func writeRedisConfig(t *testing.T, dir, upstream, rsaKey, redisAddr string) str
 
 func startReplicas(t *testing.T, n int) *replicaSet {
 	t.Helper()
-	rs := &replicaSet{redis: redistest.Start(t, redistest.Options{})}
+	rs := startReplicasOn(t, redistest.Start(t, redistest.Options{}), n, true)
+	return rs
+}
+
+// startReplicasOn starts n replicas on srv, and waits for /readyz when
+// ready is set, or only for them to listen.
+func startReplicasOn(t *testing.T, srv *redistest.Server, n int, ready bool) *replicaSet {
+	t.Helper()
+	rs := &replicaSet{redis: srv}
 	shared := t.TempDir()
 	keyFile := filepath.Join(shared, "handshake.pem")
 	k, err := rsakey.Generate(2048, nil)
@@ -83,7 +92,12 @@ func startReplicas(t *testing.T, n int) *replicaSet {
 		rs.procs = append(rs.procs, startFibergate(t, dir, env, "serve", "--config", cfg))
 	}
 	for _, p := range rs.procs {
-		addr, admin := p.waitReady(t)
+		var addr, admin string
+		if ready {
+			addr, admin = p.waitReady(t)
+		} else {
+			addr, admin = p.waitUp(t)
+		}
 		rs.addrs = append(rs.addrs, addr)
 		rs.admins = append(rs.admins, admin)
 	}

@@ -13,11 +13,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/fibergate/fibergate/config"
+	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
@@ -34,6 +33,8 @@ import (
 )
 
 func runServe(args []string, stdout, stderr io.Writer) error {
+	sigs := notifySignals()
+	defer sigs.Stop()
 	fs := newFlags("serve", "Run the sidecar: Fiber endpoints and the proxy on listen, metrics and health on admin_listen.", stderr)
 	path := fs.String("config", "config.yaml", "the config file")
 	demo := fs.Bool("demo-upstream", false, "also run the built-in demo app on upstream.url (a loopback address), for trying fibergate out")
@@ -45,9 +46,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return serve(ctx, cfg, *demo, log, stdout)
+	bg, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return serve(sigs.stopped(bg, log), cfg, *demo, log, stdout, sigs)
 }
 
 // newLogger builds the slog logger the config asks for.
@@ -69,8 +70,10 @@ func (s stakes) Stake(pub [32]byte) (float64, bool) {
 
 // serve builds every part from cfg and runs until ctx is done, then shuts
 // down gracefully: in-flight requests and streams get cfg.ShutdownGrace to
-// finish, and the key snapshot is written last.
-func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger, stdout io.Writer) error {
+// finish (a second stop signal on sigs cuts it short), and the replay
+// guard and the key snapshot are written last. The server failing ends it
+// the same way. A reload signal on sigs re-reads the validator list.
+func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger, stdout io.Writer, sigs *signals) error {
 	miner, minerSS58, err := minerHotkey(cfg.Miner)
 	if err != nil {
 		return err
@@ -91,32 +94,58 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		SymmetricKeys: func() int { return keys.Len() },
 		NonceEntries:  func() int { return nonces.Len() },
 	}
-	var guard *nonce.Guard // keystore.backend memory
+	var guard *memoryGuard // keystore.backend memory
+	var saved *savedKeys   // keystore.persist_file
 	if cfg.Keystore.Backend != config.BackendRedis {
-		guard = nonce.NewGuard(nonce.Options{Window: cfg.NonceWindow, MaxMemory: int64(cfg.Replay.MaxMemory)})
+		var key *fernet.Key
+		if cfg.Keystore.PersistFile != "" {
+			removeTemporaries(log, cfg.Keystore.PersistFile, keystore.GuardStatePath(cfg.Keystore.PersistFile))
+			if saved, err = loadKeys(cfg.Keystore); err != nil {
+				return err
+			}
+			key = saved.key
+		}
+		if guard, err = openMemoryGuard(cfg, key, log); err != nil {
+			return err
+		}
 		gauges.NonceBytes, gauges.NonceBudgetBytes = guard.MemoryBytes, guard.MaxMemory()
+		gauges.NonceFloor = guard.Floor
 		log.Info("replay guard", "max_memory", cfg.Replay.MaxMemory.String(),
 			"covers_requests_per_second", int(nonce.RateCovered(guard.MaxMemory(), cfg.NonceWindow)/2))
+	}
+	var shared *redisBackend // keystore.backend redis
+	if cfg.Keystore.Backend == config.BackendRedis {
+		if shared, err = newRedisBackend(cfg, log); err != nil {
+			return err
+		}
+		defer shared.client.Close()
+		gauges.NonceFloor, gauges.RedisEvicting = shared.guard.Floor, shared.evicting
 	}
 	m := metrics.New(reg, metrics.Build{Version: ver, Revision: rev, GoVersion: gov}, gauges)
 
 	var store *keystore.Memory // keystore.backend memory
-	var shared *redisBackend   // keystore.backend redis
 	var persister *keystore.Persister
-	if cfg.Keystore.Backend == config.BackendRedis {
-		if shared, err = newRedisBackend(cfg, m, log); err != nil {
-			return err
-		}
-		defer shared.client.Close()
+	if shared != nil {
+		shared.start(m)
 		keys, nonces = shared.store, shared.guard
 	} else {
 		store = keystore.NewMemory(keystore.Options{TTL: cfg.Handshake.KeyTTL, MaxPerValidator: cfg.Handshake.MaxKeysPerValidator})
 		keys, nonces = store, guard
-		if cfg.Keystore.PersistFile != "" {
-			if persister, err = restoreKeys(cfg.Keystore, store, m, log); err != nil {
+		if saved != nil {
+			if persister, err = saved.restore(cfg.Keystore, store, m, log); err != nil {
 				return err
 			}
 		}
+		guard.start(m)
+		// A start that fails from here on leaves the guard's full state,
+		// as a clean stop does, so the next start costs nothing.
+		defer func() {
+			if !guard.saved {
+				if err := guard.save(); err != nil {
+					log.Error("saving the replay guard", "err", err)
+				}
+			}
+		}()
 	}
 
 	static := make([]validators.StaticEntry, 0, len(cfg.Validators.Static))
@@ -200,9 +229,11 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	defer cancelBG()
 	if shared != nil {
 		go shared.store.Run(bg, time.Minute)
+		go shared.watch(bg)
 	} else {
 		go store.Run(bg, time.Minute)
-		go guard.Run(bg, 5*time.Second)
+		// Every 2 s: the horizon stays DefaultHorizonLead (5 s) ahead.
+		go guard.Run(bg, 2*time.Second)
 	}
 	go vals.Run(bg)
 	if persister != nil {
@@ -217,6 +248,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		log.Info("demo upstream running", "addr", addr)
 	}
 
+	warnFileLimit(log, cfg)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
@@ -229,11 +261,13 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 			ln.Close()
 			return fmt.Errorf("listening on %s (admin_listen): %w", cfg.AdminListen, err)
 		}
-		var backend func(context.Context) error
+		ready := readiness{vals: vals, h: h, minStake: cfg.Validators.MinStake}
 		if shared != nil {
-			backend = shared.check
+			ready.backend = shared.check
+		} else {
+			ready.guard = guard.Guard
 		}
-		admin = &http.Server{Handler: adminMux(reg, vals, h, backend), ReadHeaderTimeout: 10 * time.Second}
+		admin = &http.Server{Handler: adminMux(reg, ready), ReadHeaderTimeout: 10 * time.Second}
 		go admin.Serve(aln)
 		adminAddr = aln.Addr().String()
 		log.Info("admin listening", "addr", adminAddr)
@@ -245,24 +279,43 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	}
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
+	acceptWarn := newThrottledWarn(log.With("component", "listener"), backendLogEvery)
+	go func() {
+		serveErr <- srv.Serve(proxy.NewListener(ln, proxy.ListenerOptions{
+			OnError: func(err error, fdLimit bool, wait time.Duration) {
+				reason := metrics.AcceptOther
+				if fdLimit {
+					reason = metrics.AcceptFDLimit
+				}
+				m.AcceptError(reason)
+				acceptWarn.warn("accepting a connection failed; accepting again shortly, serving the connections held",
+					"reason", reason, "err", err, "retry_in", wait.String())
+			},
+		}))
+	}()
+	var failed error
+	for done := false; !done; {
+		select {
+		case err := <-serveErr:
+			// Shut down the same way as for a signal, so the keys are saved.
+			failed = fmt.Errorf("serving: %w", err)
+			log.Error("the server stopped; shutting down", "err", err)
+			done = true
+		case <-ctx.Done():
+			done = true
+		case <-sigs.reloadChan():
+			reload(bg, vals, log)
+		}
 	}
 
 	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	// A second signal cuts the grace short: connections close at once, and
-	// the key snapshot is still written.
-	again := make(chan os.Signal, 1)
-	signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(again)
+	// the replay guard and the key snapshot are still written.
 	go func() {
 		select {
-		case <-again:
+		case <-sigs.stopChan():
 			log.Warn("second signal: closing connections now")
 			cancel()
 		case <-sctx.Done():
@@ -275,15 +328,44 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		admin.Shutdown(sctx)
 	}
 	cancelBG()
+	var errs []error
+	if guard != nil {
+		if err := guard.save(); err != nil {
+			log.Error("saving the replay guard", "err", err)
+			errs = append(errs, fmt.Errorf("saving the replay guard: %w", err))
+		}
+	}
 	if persister != nil {
 		if err := persister.Save(); err != nil {
 			log.Error("saving the key snapshot", "err", err)
-			return fmt.Errorf("saving the key snapshot: %w", err)
+			errs = append(errs, fmt.Errorf("saving the key snapshot: %w", err))
+		} else {
+			log.Info("key snapshot saved", "keys", store.Len())
 		}
-		log.Info("key snapshot saved", "keys", store.Len())
+	}
+	if failed != nil {
+		return errors.Join(append([]error{failed}, errs...)...)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// reload re-reads the validator list on a reload signal: the nodes file
+// at once, the chain in the background (a read may take up to its
+// timeout). Failures keep the last good lists, as a poll's would.
+func reload(ctx context.Context, vals *validators.Registry, log *slog.Logger) {
+	log.Info("reload signal: re-reading the validator list")
+	if err := vals.Refresh(); err != nil {
+		log.Warn("reload: the nodes file was not reloaded", "err", err)
+	}
+	go func() {
+		if err := vals.RefreshChain(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("reload: the chain was not read", "err", err)
+		}
+	}()
 }
 
 // minerHotkey resolves this miner's public key from the config.
@@ -316,28 +398,40 @@ func loadRSAKey(c config.Handshake, log *slog.Logger) (*rsa.PrivateKey, error) {
 	return rsakey.Generate(c.RSABits, rand.Reader)
 }
 
-// restoreKeys loads the key snapshot into store and returns the persister
-// that keeps it up to date. A snapshot that exists but cannot be read is an
-// error: starting empty would silently drop every validator's key.
-func restoreKeys(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, log *slog.Logger) (*keystore.Persister, error) {
+// savedKeys is the key snapshot as read at start, with its storage key.
+type savedKeys struct {
+	key     *fernet.Key
+	entries []*keystore.Entry
+}
+
+// loadKeys reads the key snapshot. A snapshot that exists but cannot be
+// read is an error: starting empty would silently drop every validator's
+// key.
+func loadKeys(c config.Keystore) (*savedKeys, error) {
 	key, err := storageKey(c)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	entries, err := keystore.LoadSnapshot(c.PersistFile, key, now)
+	entries, err := keystore.LoadSnapshot(c.PersistFile, key, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("keystore.persist_file: %w", err)
 	}
-	n, err := store.Restore(entries, now)
+	return &savedKeys{key: key, entries: entries}, nil
+}
+
+// restore puts the snapshot's keys into store and returns the persister
+// that keeps the snapshot up to date.
+func (s *savedKeys) restore(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, log *slog.Logger) (*keystore.Persister, error) {
+	n, err := store.Restore(s.entries, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("keystore.persist_file: %w", err)
 	}
+	s.entries = nil
 	log.Info("key snapshot loaded", "path", c.PersistFile, "keys", n)
 	plog := log.With("component", "keystore")
 	p, err := keystore.NewPersister(store, keystore.PersistOptions{
 		Path:     c.PersistFile,
-		Key:      key,
+		Key:      s.key,
 		Interval: c.PersistInterval,
 		OnError: func(err error) {
 			m.SnapshotSaved(time.Now(), err)
@@ -349,6 +443,20 @@ func restoreKeys(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, 
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	return p, nil
+}
+
+// removeTemporaries removes the temporary files a write of each path left
+// when the process died before renaming them into place.
+func removeTemporaries(log *slog.Logger, paths ...string) {
+	for _, p := range paths {
+		removed, err := keystore.RemoveTemporaries(p)
+		for _, r := range removed {
+			log.Info("removed a temporary file an interrupted save left", "path", r)
+		}
+		if err != nil {
+			log.Warn("removing temporary files an interrupted save left", "path", p, "err", err)
+		}
+	}
 }
 
 func rate(r config.Rate) ratelimit.Rate {
@@ -377,40 +485,14 @@ func proxyResponse(r config.ResponseMode) proxy.Response {
 	return proxy.ResponseAuto
 }
 
-// adminMux serves /metrics, /healthz and /readyz. backend, when not nil,
-// checks the shared key and nonce backend for /readyz.
-func adminMux(reg *prometheus.Registry, vals *validators.Registry, h *proxy.Handler, backend func(context.Context) error) *http.ServeMux {
+// adminMux serves /metrics, /healthz and /readyz.
+func adminMux(reg *prometheus.Registry, ready readiness) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		notReady, chainMsg := chainReadiness(vals, time.Now())
-		if notReady {
-			http.Error(w, chainMsg, http.StatusServiceUnavailable)
-			return
-		}
-		if vals.Current().Len() == 0 {
-			http.Error(w, "not ready: the validator list is empty", http.StatusServiceUnavailable)
-			return
-		}
-		if backend != nil {
-			if err := backend(r.Context()); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		if err := h.CheckUpstream(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		if chainMsg != "" {
-			io.WriteString(w, chainMsg+"\n")
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	mux.HandleFunc("/readyz", ready.serveHTTP)
 	return mux
 }
 

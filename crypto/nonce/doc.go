@@ -26,4 +26,12 @@
 // and its memory serves a later second. BenchmarkSteadyRate measures about
 // 12 bytes per remembered nonce at fibergate's rates, everything the guard
 // holds included.
+//
+// A Guard accepts a nonce only if it can show it unused. What it cannot
+// show is what came before it: a Guard has a floor, and refuses every
+// nonce stamped at or before it ([ErrUnverifiable]). A Guard that follows
+// another keeps everything: Stop, Snapshot and Restore carry its nonces
+// across a clean restart. One that follows a crash knows only the horizon
+// its predecessor recorded ([Options.Horizon]: no nonce is accepted
+// stamped after a horizon not yet recorded), and takes it as its floor.
 package nonce

@@ -21,11 +21,28 @@ var (
 	// it refuses to record one until older ones leave the window (it
 	// never forgets a live nonce to make room).
 	ErrFull = errors.New("nonce guard full")
-	// ErrUnavailable means a shared guard could not be reached. Callers
-	// must refuse the request: a nonce that cannot be recorded could be
-	// replayed.
+	// ErrUnavailable means a shared guard could not be reached, or a
+	// Guard was stopped. Callers must refuse the request: a nonce that
+	// cannot be recorded could be replayed.
 	ErrUnavailable = errors.New("nonce guard unavailable")
+	// ErrUnverifiable means the nonce was stamped at or before the guard's
+	// floor: the moment before which the guard cannot show what it
+	// accepted (a start without its saved state, a shared guard that lost
+	// its data). Such a nonce may have been used, so it is refused; a
+	// fresh nonce is accepted once the floor has passed. Errors returned
+	// for it are UnverifiableError values.
+	ErrUnverifiable = errors.New("nonce stamped before the replay guard's memory begins")
 )
+
+// UnverifiableError is the refusal of a nonce stamped at or before Floor
+// (unix ns). It matches ErrUnverifiable under errors.Is.
+type UnverifiableError struct {
+	Floor int64
+}
+
+func (e UnverifiableError) Error() string { return ErrUnverifiable.Error() }
+
+func (e UnverifiableError) Is(target error) bool { return target == ErrUnverifiable }
 
 // malformedError names what is wrong with a nonce and matches ErrMalformed.
 // The values below are preallocated so Parse never allocates.

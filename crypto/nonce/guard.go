@@ -24,6 +24,12 @@ const (
 	DefaultShards = 16
 	// DefaultSweepInterval is how often Run sweeps when given no interval.
 	DefaultSweepInterval = 5 * time.Second
+	// DefaultHorizonLead is how far ahead of the clock Options.Horizon
+	// keeps the horizon: a restart after a crash refuses the nonces
+	// stamped before the last horizon recorded, about this long after the
+	// crash for validators whose clocks are right. Run's tick must be well
+	// under it (serve ticks every 2 s).
+	DefaultHorizonLead = 5 * time.Second
 )
 
 // maxShards bounds Options.Shards; more would only waste memory.
@@ -81,6 +87,28 @@ type Options struct {
 	// Shards is the number of independently locked parts, rounded up to a
 	// power of two and at most 1024. Default DefaultShards.
 	Shards int
+	// Floor (unix ns) is where the guard's knowledge begins: a nonce
+	// stamped at or before it is refused with ErrUnverifiable, since an
+	// earlier run, or whatever came before this guard, may have accepted
+	// it. A fresh guard that replaces another with no saved state sets the
+	// moment it starts, or the last horizon the other recorded if later.
+	// Zero refuses nothing on this ground.
+	Floor int64
+	// Horizon, when set, records a horizon durably before the guard relies
+	// on it: the guard accepts no nonce stamped after the last horizon it
+	// handed to Horizon, raising it first (to the nonce's time plus
+	// HorizonLead) when one comes. Run raises it to the clock plus
+	// HorizonLead at every tick, so only a nonce stamped about that far ahead of
+	// the clock waits for a raise. After a crash, the last horizon recorded
+	// bounds the timestamps of every nonce the guard accepted, and is the
+	// next guard's Floor. Horizon is called with no lock of a shard held,
+	// one call at a time; if it cannot record, it says so its own way (the
+	// guard goes on: failing every request for a full disk would be worse
+	// than the weaker bound after a crash during it).
+	Horizon func(horizon int64)
+	// HorizonLead is how far ahead of the clock (or of the nonce that
+	// raised it) a horizon is put. Default DefaultHorizonLead.
+	HorizonLead time.Duration
 }
 
 // Guard remembers used nonces until their timestamps leave the window, in
@@ -113,6 +141,17 @@ type Guard struct {
 	n      atomic.Int64
 	mem    *memory
 	shards []shard
+
+	// floor: nonces stamped at or before it are refused (ErrUnverifiable).
+	floor atomic.Int64
+	// horizon: the latest timestamp accepted without raising it first;
+	// math.MaxInt64 without Options.Horizon.
+	horizon atomic.Int64
+	// stopped: Stop was called; nothing more is recorded.
+	stopped atomic.Bool
+	hmu     sync.Mutex // one horizon raise at a time
+	record  func(int64)
+	lead    int64
 }
 
 // bucket holds the nonces of one span of timestamps in one shard.
@@ -141,6 +180,9 @@ func NewGuard(opts Options) *Guard {
 	if opts.Shards <= 0 {
 		opts.Shards = DefaultShards
 	}
+	if opts.HorizonLead <= 0 {
+		opts.HorizonLead = DefaultHorizonLead
+	}
 	n := min(1<<bits.Len(uint(opts.Shards-1)), maxShards)
 	ring := ringLen(opts.Window)
 	g := &Guard{
@@ -149,6 +191,12 @@ func NewGuard(opts Options) *Guard {
 		ring:   int64(ring),
 		mem:    newMemory(opts.MaxMemory, fixedBytes(n, opts.Window)),
 		shards: make([]shard, n),
+		record: opts.Horizon,
+		lead:   int64(opts.HorizonLead),
+	}
+	g.floor.Store(opts.Floor)
+	if g.record == nil {
+		g.horizon.Store(math.MaxInt64)
 	}
 	rand.Read(g.key[:]) // never fails (see crypto/rand.Read)
 	for i := range g.shards {
@@ -177,6 +225,15 @@ func (g *Guard) prepare(scope Scope, nonce []byte, ts, now int64) (entry, error)
 	if err := CheckWindow(ts, now, time.Duration(g.window)); err != nil {
 		return entry{}, err
 	}
+	if f := g.floor.Load(); ts <= f {
+		return entry{}, UnverifiableError{Floor: f}
+	}
+	if g.stopped.Load() {
+		return entry{}, ErrUnavailable
+	}
+	if ts > g.horizon.Load() {
+		g.raise(ts, satAdd(ts, g.lead))
+	}
 	h, sh := g.hash(scope, nonce)
 	i := sh & g.mask
 	return entry{h: h, s: &g.shards[i], i: i, span: ts >> bucketBits}, nil
@@ -196,6 +253,9 @@ func (g *Guard) prepare(scope Scope, nonce []byte, ts, now int64) (entry, error)
 // after the request's signature has been verified, so that only staked
 // validators can fill the guard. Remember does not retain nonce and does
 // not allocate except when the guard takes memory it never held before.
+//
+// A nonce stamped at or before the guard's floor is refused with an
+// UnverifiableError, and after Stop every nonce with ErrUnavailable.
 func (g *Guard) Remember(scope Scope, nonce []byte, ts, now int64) error {
 	e, err := g.prepare(scope, nonce, ts, now)
 	if err != nil {
@@ -203,6 +263,11 @@ func (g *Guard) Remember(scope Scope, nonce []byte, ts, now int64) error {
 	}
 	e.s.mu.Lock()
 	defer e.s.mu.Unlock()
+	if g.stopped.Load() {
+		// Checked again under the lock: Snapshot reads a shard under its
+		// lock after Stop, so nothing is added that it does not see.
+		return ErrUnavailable
+	}
 	b := g.bucket(e.s, e.span, now)
 	if b == nil {
 		return ErrFull
@@ -248,6 +313,9 @@ func (g *Guard) RememberPair(a, b Record, now int64) (int, error) {
 	if second != first {
 		second.mu.Lock()
 		defer second.mu.Unlock()
+	}
+	if g.stopped.Load() {
+		return 0, ErrUnavailable
 	}
 	ba := g.bucket(ea.s, ea.span, now)
 	if ba == nil {
@@ -400,7 +468,9 @@ func (g *Guard) Sweep(now int64) int {
 }
 
 // Run calls Sweep with the wall clock every interval (DefaultSweepInterval
-// if interval is not positive) until ctx is done.
+// if interval is not positive) until ctx is done; with Options.Horizon it
+// also keeps the horizon HorizonLead ahead of the clock at every tick
+// (KeepHorizon), so the tick must be well under HorizonLead.
 func (g *Guard) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultSweepInterval
@@ -412,10 +482,52 @@ func (g *Guard) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			g.KeepHorizon(now.UnixNano())
 			g.Sweep(now.UnixNano())
 		}
 	}
 }
+
+// KeepHorizon raises the horizon to now plus HorizonLead (unix ns), when
+// Options.Horizon is set and the guard is not stopped. Call it once before
+// the guard serves, so the first horizon is recorded before any nonce is
+// accepted; Run calls it at every tick.
+func (g *Guard) KeepHorizon(now int64) {
+	if g.record == nil || g.stopped.Load() {
+		return
+	}
+	h := satAdd(now, g.lead)
+	g.raise(h, h)
+}
+
+// raise records to as the horizon unless the horizon already reaches
+// need.
+func (g *Guard) raise(need, to int64) {
+	if g.record == nil {
+		return
+	}
+	g.hmu.Lock()
+	defer g.hmu.Unlock()
+	if need <= g.horizon.Load() {
+		return
+	}
+	g.record(to)
+	g.horizon.Store(to)
+}
+
+// Horizon returns the latest timestamp the guard accepts without first
+// recording a later horizon (math.MaxInt64 without Options.Horizon): no
+// nonce it accepted is stamped after it.
+func (g *Guard) Horizon() int64 { return g.horizon.Load() }
+
+// Floor returns the guard's floor (unix ns): nonces stamped at or before
+// it are refused with ErrUnverifiable.
+func (g *Guard) Floor() int64 { return g.floor.Load() }
+
+// Stop makes the guard refuse every nonce from now on (ErrUnavailable),
+// so that Snapshot holds everything it ever accepted. Call it when the
+// server has stopped taking requests; it cannot be undone.
+func (g *Guard) Stop() { g.stopped.Store(true) }
 
 // hash returns the stored hash of (scope, nonce), never 0, and the bits
 // that pick its shard: SHA-256 over the secret key, then the fixed-length
