@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"net/netip"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,7 +98,10 @@ type Directory struct {
 	file   []Miner
 	chain  []Miner
 	chainN atomic.Int64 // reads of the chain that succeeded, for ChainRead
-	fileFI os.FileInfo  // the nodes file as last read; watchFile's alone after NewDirectory
+	// fileStamp is the nodes file as last read (guarded by fileMu, which
+	// orders the poll and a reload).
+	fileMu    sync.Mutex
+	fileStamp validators.FileStamp
 }
 
 type dirSnapshot struct {
@@ -126,7 +128,7 @@ func NewDirectory(opts DirectoryOptions) (*Directory, error) {
 	}
 	d.loaded(SourceStatic, len(d.static), nil)
 	if opts.NodesFile != "" {
-		d.fileFI, _ = os.Stat(opts.NodesFile) // before the read: a change after it is seen
+		d.fileStamp = validators.StatFile(opts.NodesFile) // before the read: a change after it is seen
 		ms, err := readNodes(opts.NodesFile)
 		if err != nil {
 			return nil, fmt.Errorf("miners.nodes_file %s: %w", opts.NodesFile, err)
@@ -267,11 +269,11 @@ func (d *Directory) runChain(ctx context.Context) {
 	}
 }
 
-// watchFile re-reads the nodes file when its size or modification time
-// changes.
+// watchFile re-reads the nodes file when it changes: its size, times,
+// device or inode (a file replaced by one of the same size and
+// modification time, as cp -p, rsync -t and tar leave it, is seen by its
+// inode or change time).
 func (d *Directory) watchFile(ctx context.Context) {
-	path := d.opts.NodesFile
-	last := d.fileFI
 	t := time.NewTicker(d.opts.Poll)
 	defer t.Stop()
 	for {
@@ -280,27 +282,46 @@ func (d *Directory) watchFile(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		fi, err := os.Stat(path)
-		if err != nil || (last != nil && fi.ModTime().Equal(last.ModTime()) && fi.Size() == last.Size()) {
-			continue
-		}
-		last = fi
-		ms, err := readNodes(path)
-		if err != nil {
-			d.loaded(SourceNodesFile, 0, err)
-			d.log.Warn("nodes file not reloaded; keeping the last good one", "path", path, "error", err)
-			continue
-		}
-		d.mu.Lock()
-		d.file = ms
-		d.publish()
-		d.mu.Unlock()
-		d.loaded(SourceNodesFile, len(ms), nil)
-		d.log.Info("nodes file reloaded", "path", path, "miners", len(ms))
+		d.readFile(false)
 	}
 }
 
-// readNodes reads a Fiber nodes.json into miners.
+// readFile reads the nodes file again when it changed, or always with
+// force. A failure keeps the last good list.
+func (d *Directory) readFile(force bool) {
+	path := d.opts.NodesFile
+	d.fileMu.Lock()
+	defer d.fileMu.Unlock()
+	st := validators.StatFile(path)
+	if !force && st.Same(d.fileStamp) {
+		return
+	}
+	d.fileStamp = st
+	ms, err := readNodes(path)
+	if err != nil {
+		d.loaded(SourceNodesFile, 0, err)
+		d.log.Warn("nodes file not reloaded; keeping the last good one", "path", path, "error", err)
+		return
+	}
+	d.mu.Lock()
+	d.file = ms
+	d.publish()
+	d.mu.Unlock()
+	d.loaded(SourceNodesFile, len(ms), nil)
+	d.log.Info("nodes file reloaded", "path", path, "miners", len(ms))
+}
+
+// Reload reads the nodes file and the chain now (a reload signal). The
+// chain is read in the background, as a read may take up to its timeout.
+func (d *Directory) Reload(ctx context.Context) {
+	if d.opts.NodesFile != "" {
+		d.readFile(true)
+	}
+	if d.opts.Chain != nil {
+		go d.RefreshChain(ctx)
+	}
+}
+
 func readNodes(path string) (ms []Miner, err error) {
 	defer func() {
 		if v := recover(); v != nil {

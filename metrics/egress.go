@@ -35,6 +35,7 @@ type Egress struct {
 	snapshotSaves     *prometheus.CounterVec
 	snapshotLast      prometheus.Gauge
 	panics            prometheus.Counter
+	acceptErrors      *prometheus.CounterVec
 }
 
 // NewEgress creates egress's metrics and registers them, with
@@ -86,13 +87,19 @@ func NewEgress(reg prometheus.Registerer, b Build, g EgressGauges) *Egress {
 		}),
 		panics: prometheus.NewCounter(opts("handler_panics_total",
 			"Panics recovered in egress's handlers and stream relays (each one is a bug; that request got a 500 or its stream was cut).")),
+		acceptErrors: prometheus.NewCounterVec(opts("listener_accept_errors_total",
+			"Failed accepts of callers' connections by reason: fd_limit (out of file descriptors) or other; egress waits and accepts again, serving the connections it holds."),
+			[]string{"reason"}),
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.snapshotSaves.WithLabelValues(r)
 	}
+	for _, r := range []string{AcceptFDLimit, AcceptOther} {
+		m.acceptErrors.WithLabelValues(r)
+	}
 	cs := []prometheus.Collector{
 		m.requests, m.requestDuration, m.minerDuration, m.handshakes, m.handshakeDuration,
-		m.streams, m.miners, m.reloads, m.backoffs, m.snapshotSaves, m.snapshotLast, m.panics, buildInfo(b),
+		m.streams, m.miners, m.reloads, m.backoffs, m.snapshotSaves, m.snapshotLast, m.panics, m.acceptErrors, buildInfo(b),
 	}
 	if f := g.Keys; f != nil {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -183,3 +190,7 @@ func (m *Egress) SnapshotSaved(at time.Time, err error) {
 
 // Panic records a recovered panic.
 func (m *Egress) Panic() { m.panics.Inc() }
+
+// AcceptError counts a failed accept, by reason (AcceptFDLimit or
+// AcceptOther).
+func (m *Egress) AcceptError(reason string) { m.acceptErrors.WithLabelValues(reason).Inc() }

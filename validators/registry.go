@@ -76,7 +76,7 @@ type Registry struct {
 
 	mu       sync.Mutex // serializes reads of the nodes file and the fields below
 	file     []Validator
-	stamp    fileStamp // of the last attempted read
+	stamp    FileStamp // of the last attempted read
 	stampAt  time.Time // when stamp was taken
 	hash     [32]byte  // content hash of the last attempted read
 	hashGood bool      // whether that content loaded
@@ -84,12 +84,12 @@ type Registry struct {
 	failedAt time.Time // when reads began to fail
 }
 
-// fileStamp is what a stat tells about the nodes file. Size and
-// modification time alone miss a file replaced by one of the same size and
+// FileStamp is what a stat tells about a file, to see whether it changed.
+// Size and modification time alone miss a file replaced by one of the same size and
 // time (cp -p, rsync -t and tar set the time they copy): the inode changes
 // when a file is renamed over it, and the change time (which no one can
 // set) whenever it is written or its times are set.
-type fileStamp struct {
+type FileStamp struct {
 	size  int64
 	mtime time.Time
 	ctime time.Time // zero where the system does not say
@@ -266,7 +266,7 @@ func (r *Registry) Refresh() error {
 func (r *Registry) pollOnce() {
 	r.mu.Lock()
 	st := r.statLocked()
-	if st.same(r.stamp) && r.stampAt.Sub(st.changed()) > racyWindow {
+	if st.Same(r.stamp) && r.stampAt.Sub(st.changed()) > racyWindow {
 		r.mu.Unlock()
 		return
 	}
@@ -278,25 +278,30 @@ func (r *Registry) pollOnce() {
 	}
 }
 
-func (a fileStamp) same(b fileStamp) bool {
+// Same reports whether two stats show the same file, unchanged.
+func (a FileStamp) Same(b FileStamp) bool {
 	return a.size == b.size && a.mtime.Equal(b.mtime) && a.ctime.Equal(b.ctime) &&
 		a.dev == b.dev && a.ino == b.ino && a.err == b.err
 }
 
 // changed is the latest of the file's times.
-func (a fileStamp) changed() time.Time {
+func (a FileStamp) changed() time.Time {
 	if a.ctime.After(a.mtime) {
 		return a.ctime
 	}
 	return a.mtime
 }
 
-func (r *Registry) statLocked() fileStamp {
-	fi, err := os.Stat(r.path)
+func (r *Registry) statLocked() FileStamp { return StatFile(r.path) }
+
+// StatFile stats path. A file that cannot be stat'ed gives a stamp that
+// records why, so a second failure for the same reason is the same.
+func StatFile(path string) FileStamp {
+	fi, err := os.Stat(path)
 	if err != nil {
-		return fileStamp{err: err.Error()}
+		return FileStamp{err: err.Error()}
 	}
-	st := fileStamp{size: fi.Size(), mtime: fi.ModTime()}
+	st := FileStamp{size: fi.Size(), mtime: fi.ModTime()}
 	st.ctime, st.dev, st.ino = statIdentity(fi)
 	return st
 }

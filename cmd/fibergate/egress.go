@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,9 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/fibergate/fibergate/chain"
@@ -21,12 +20,15 @@ import (
 	"github.com/fibergate/fibergate/egress"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/proxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func runEgress(args []string, stdout, stderr io.Writer) error {
+	sigs := notifySignals()
+	defer sigs.Stop()
 	fs := newFlags("egress", "Run the validator's sidecar: plain HTTP from the validator's own code on listen, Fiber to miners; metrics and health on admin_listen.", stderr)
 	path := fs.String("config", "egress.yaml", "the egress config file")
 	if err := parseFlags(fs, args); err != nil {
@@ -37,9 +39,9 @@ func runEgress(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return egressMain(ctx, cfg, log)
+	bg, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	return egressMain(sigs.stopped(bg, log), cfg, log, sigs)
 }
 
 // egressKeypair reads the validator's hotkey as the config names it.
@@ -66,7 +68,7 @@ func egressKeypair(v config.EgressValidator) (*sr25519.Keypair, error) {
 // egressMain builds egress from cfg and runs it until ctx is done, then
 // shuts down: in-flight requests and streams get cfg.ShutdownGrace, and
 // the key snapshot is written last.
-func egressMain(ctx context.Context, cfg *config.Egress, log *slog.Logger) error {
+func egressMain(ctx context.Context, cfg *config.Egress, log *slog.Logger, sigs *signals) error {
 	kp, err := egressKeypair(cfg.Validator)
 	if err != nil {
 		return err
@@ -184,22 +186,44 @@ func egressMain(ctx context.Context, cfg *config.Egress, log *slog.Logger) error
 		"mode", egressMode(cfg.Mode).String(), "version", ver)
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
+	acceptWarn := newThrottledWarn(log.With("component", "listener"), backendLogEvery)
+	go func() {
+		serveErr <- srv.Serve(proxy.NewListener(ln, proxy.ListenerOptions{
+			OnError: func(err error, fdLimit bool, wait time.Duration) {
+				reason := metrics.AcceptOther
+				if fdLimit {
+					reason = metrics.AcceptFDLimit
+				}
+				m.AcceptError(reason)
+				acceptWarn.warn("accepting a connection failed; accepting again shortly, serving the connections held",
+					"reason", reason, "err", err, "retry_in", wait.String())
+			},
+		}))
+	}()
+	var failed error
+	for done := false; !done; {
+		select {
+		case err := <-serveErr:
+			// Shut down the same way as for a signal, so the keys are saved.
+			failed = fmt.Errorf("serving: %w", err)
+			log.Error("the server stopped; shutting down", "err", err)
+			done = true
+		case <-ctx.Done():
+			done = true
+		case <-sigs.reloadChan():
+			log.Info("reload signal: re-reading the miner sources")
+			dir.Reload(bg)
+		}
 	}
 
 	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	again := make(chan os.Signal, 1)
-	signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(again)
+	// A second signal cuts the grace short; the key snapshot is still
+	// written.
 	go func() {
 		select {
-		case <-again:
+		case <-sigs.stopChan():
 			log.Warn("second signal: closing connections now")
 			cancel()
 		case <-sctx.Done():
@@ -215,9 +239,12 @@ func egressMain(ctx context.Context, cfg *config.Egress, log *slog.Logger) error
 	if persister != nil {
 		if err := persister.Save(); err != nil {
 			log.Error("saving the key snapshot", "err", err)
-			return fmt.Errorf("saving the key snapshot: %w", err)
+			return errors.Join(failed, fmt.Errorf("saving the key snapshot: %w", err))
 		}
 		log.Info("key snapshot saved", "keys", keys.Len())
+	}
+	if failed != nil {
+		return failed
 	}
 	log.Info("stopped")
 	return nil

@@ -474,3 +474,81 @@ func TestEgressQuickStart(t *testing.T) {
 		t.Errorf("the quick start's curl: %d %s %v", a.status, a.body, a.header)
 	}
 }
+
+// egress handles signals as serve does: SIGHUP re-reads the miner sources
+// (a nodes file replaced by one of the same size and modification time,
+// as cp -p leaves it, included), SIGUSR1, SIGUSR2 and SIGPIPE change
+// nothing, and SIGQUIT stops it gracefully with its keys saved.
+func TestEgressSignals(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	serveAddr := freeAddr(t)
+	sv := startFibergate(t, dir, testEnv(), "serve", "--config", serveConfig(t, dir, serveAddr, startApp(t)))
+	sv.waitReady(t)
+	host, port, _ := net.SplitHostPort(serveAddr)
+	nodes := filepath.Join(dir, "nodes.json")
+	writeNodes := func(uid int) {
+		// The same length whatever uid (one digit), and the same time.
+		body := fmt.Sprintf(`[{"hotkey": %q, "node_id": %d, "ip": %q, "port": %s, "ip_type": 4, "stake": 1}]`, bobSS58, uid, host, port)
+		tmp := nodes + ".new"
+		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stamp := time.Unix(1_700_000_000, 0)
+		if err := os.Chtimes(tmp, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, nodes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeNodes(1)
+	storage := keystore.GenerateStorageKey()
+	env := testEnv("VALIDATOR_SEED="+aliceSeedHex, "FIBERGATE_EGRESS_STORAGE_KEY="+storage)
+	// A poll far too slow to see the change: SIGHUP must.
+	ecfg := filepath.Join(dir, "egress.yaml")
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
+admin_listen: %q
+validator: {seed_env: VALIDATOR_SEED}
+miners: {nodes_file: %q, nodes_file_poll: 1h}
+keys: {persist_file: %q}
+shutdown_grace: 2s
+`, freeAddr(t), nodes, filepath.Join(dir, "egress-keys"))
+	if err := os.WriteFile(ecfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eg := startFibergate(t, dir, env, "egress", "--config", ecfg)
+	eAddr, _ := eg.waitEgress(t)
+	post := func(uid int) egressAnswer {
+		return egressPost(t, fmt.Sprintf("http://%s/uid/%d/echo", eAddr, uid), `{"n":1}`)
+	}
+	if a := post(1); a.status != 200 {
+		t.Fatalf("uid 1 before any signal: %d %s", a.status, a.body)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE} {
+		eg.signal(t, sig)
+		time.Sleep(100 * time.Millisecond)
+		if eg.exited() {
+			t.Fatalf("egress exited on %v", sig)
+		}
+		if a := post(1); a.status != 200 {
+			t.Fatalf("after %v: %d %s", sig, a.status, a.body)
+		}
+	}
+	writeNodes(2)
+	eg.signal(t, syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "uid 2 listed after SIGHUP", func() bool { return post(2).status == 200 })
+	if eg.exited() {
+		t.Fatal("egress exited on SIGHUP")
+	}
+	if a := post(1); a.status != 404 {
+		t.Errorf("uid 1 after the nodes file replaced it: %d %s, want 404 unknown_miner", a.status, a.body)
+	}
+	eg.signal(t, syscall.SIGQUIT)
+	if code := eg.waitExit(t, exitTimeout); code != 0 {
+		t.Fatalf("egress exited %d on SIGQUIT", code)
+	}
+	if !strings.Contains(eg.stderr.String(), `msg="key snapshot saved" keys=1`) {
+		t.Errorf("no snapshot saved at SIGQUIT:\n%s", eg.stderr.String())
+	}
+}
