@@ -16,9 +16,9 @@ import (
 // Bounds on every wait, generous for -race on a small busy machine; each
 // is still a bound.
 const (
-	StartTimeout = 30 * time.Second       // a process from exec to serving
-	ExitTimeout  = 30 * time.Second       // a process from a stop signal to its exit
-	IOTimeout    = 30 * time.Second       // one exchange with a process, or one short command
+	StartTimeout = 30 * time.Second      // a process from exec to serving
+	ExitTimeout  = 30 * time.Second      // a process from a stop signal to its exit
+	IOTimeout    = 30 * time.Second      // one exchange with a process, or one short command
 	PollEvery    = 25 * time.Millisecond // how often a wait looks again
 )
 
