@@ -433,14 +433,7 @@ func TestNodesFileReload(t *testing.T) {
 func TestPersistenceAcrossRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "handshake.pem")
-	k, err := rsakey.Generate(2048, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsakey.WriteFile(keyFile, k, rsakey.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeRSAKey(t, dir)
 	app := e2etest.DemoApp(t)
 	snap := filepath.Join(dir, "keys.snapshot")
 	// The same listen port every time, so one client can outlive a process.

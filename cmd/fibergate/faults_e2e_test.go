@@ -18,7 +18,6 @@ import (
 
 	"github.com/fibergate/fibergate/client"
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/keystore"
@@ -59,17 +58,7 @@ func captureEncrypted(t *testing.T, kp *sr25519.Keypair, key *fernet.Key, uuid, 
 	h := signFiber(t, kp, at, uuid)
 	h["symmetric-key-uuid"] = []string{uuid}
 	h.Set("Content-Type", "application/octet-stream")
-	n, err := client.Nonce(at, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := client.WithNonce([]byte(fmt.Sprintf(`{"prompt":%q}`, name)), n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var iv [16]byte
-	rand.Read(iv[:])
-	return captured{name: name, path: "/echo", r: signedRequest{header: h, body: key.Encrypt(nil, plain, at.Unix(), &iv), prompt: name}}
+	return captured{name: name, path: "/echo", r: signedRequest{header: h, body: sealPrompt(t, key, name, at), prompt: name}}
 }
 
 // captureSigned signs a signed-mode request (Fiber 2.x light: no key, no
@@ -106,14 +95,7 @@ type replaySetup struct {
 func newReplaySetup(t *testing.T, persist bool) *replaySetup {
 	t.Helper()
 	s := &replaySetup{dir: t.TempDir(), kp: e2etest.Alice.Keypair(t)}
-	keyFile := filepath.Join(s.dir, "handshake.pem")
-	k, err := rsakey.Generate(2048, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsakey.WriteFile(keyFile, k, rsakey.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeRSAKey(t, s.dir)
 	app := e2etest.DemoApp(t)
 	tc := testConfig{upstreamURL: app, rsaKeyFile: keyFile, listen: e2etest.FreeAddr(t), signedRoute: true,
 		persistEvery: "1s", shutdownGrace: "2s"}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/config"
+	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
@@ -46,6 +47,21 @@ func startWrapped(t *testing.T, dir string, env []string, wrap []string, args ..
 	cmd.Dir = dir
 	cmd.Env = env
 	return e2etest.Start(t, "fibergate "+strings.Join(args, " "), cmd)
+}
+
+// writeRSAKey writes a fresh 2048-bit handshake key to dir/handshake.pem
+// and returns its path.
+func writeRSAKey(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "handshake.pem")
+	k, err := rsakey.Generate(2048, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsakey.WriteFile(path, k, rsakey.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // result is how a short command ended.

@@ -72,15 +72,7 @@ func startReplicas(t *testing.T, n int) *replicaSet {
 func startReplicasOn(t *testing.T, srv *redistest.Server, n int, ready bool) *replicaSet {
 	t.Helper()
 	rs := &replicaSet{redis: srv}
-	shared := t.TempDir()
-	keyFile := filepath.Join(shared, "handshake.pem")
-	k, err := rsakey.Generate(2048, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsakey.WriteFile(keyFile, k, rsakey.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeRSAKey(t, t.TempDir())
 	app := e2etest.DemoApp(t)
 	env := e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
 	for range n {
@@ -202,7 +194,14 @@ func (v *validator) presign(t *testing.T, key *fernet.Key, uuid, prompt string) 
 	}
 	h["symmetric-key-uuid"] = []string{uuid}
 	h.Set("Content-Type", "application/octet-stream")
-	n, err := client.Nonce(time.Now(), rand.Reader)
+	return signedRequest{header: h, body: sealPrompt(t, key, prompt, time.Now()), prompt: prompt}
+}
+
+// sealPrompt returns {"prompt": prompt} with Fiber's inner nonce, as one
+// Fernet token under key, both stamped at.
+func sealPrompt(t *testing.T, key *fernet.Key, prompt string, at time.Time) []byte {
+	t.Helper()
+	n, err := client.Nonce(at, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +211,7 @@ func (v *validator) presign(t *testing.T, key *fernet.Key, uuid, prompt string) 
 	}
 	var iv [16]byte
 	rand.Read(iv[:])
-	return signedRequest{header: h, body: key.Encrypt(nil, plain, time.Now().Unix(), &iv), prompt: prompt}
+	return key.Encrypt(nil, plain, at.Unix(), &iv)
 }
 
 // send posts r to addr+path and returns the status and body.
