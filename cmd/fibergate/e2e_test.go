@@ -535,12 +535,21 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	}
 }
 
-func TestGracefulShutdownDuringStream(t *testing.T) {
-	t.Parallel()
+// serveDemo runs serve in front of its built-in demo app
+// (--demo-upstream) with shutdown_grace grace, until it is ready, and
+// returns the process and the address it listens on.
+func serveDemo(t *testing.T, grace string) (*e2etest.Process, string) {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := testConfig{upstreamURL: "http://" + e2etest.FreeAddr(t), shutdownGrace: "10s"}.write(t, dir)
+	cfg := testConfig{upstreamURL: "http://" + e2etest.FreeAddr(t), shutdownGrace: grace}.write(t, dir)
 	p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg, "--demo-upstream")
 	addr, _ := p.WaitReady(t)
+	return p, addr
+}
+
+func TestGracefulShutdownDuringStream(t *testing.T) {
+	t.Parallel()
+	p, addr := serveDemo(t, "10s")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*e2etest.StartTimeout)
 	defer cancel()
@@ -691,10 +700,7 @@ func TestUsage(t *testing.T) {
 // closes connections at once instead of waiting out shutdown_grace.
 func TestSecondSignalCutsGraceShort(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cfg := testConfig{upstreamURL: "http://" + e2etest.FreeAddr(t), shutdownGrace: "60s"}.write(t, dir)
-	p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg, "--demo-upstream")
-	addr, _ := p.WaitReady(t)
+	p, addr := serveDemo(t, "60s")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*e2etest.StartTimeout)
 	defer cancel()
 	c := e2etest.Alice.Handshaken(t, addr)
