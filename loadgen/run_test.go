@@ -175,7 +175,7 @@ func TestFixedRateCountsQueueing(t *testing.T) {
 func TestResponseChecks(t *testing.T) {
 	tests := []struct {
 		name     string
-		response proxy.Response
+		response proxy.ResponseMode
 		answer   []byte
 		opts     Options
 		wantCode string // "" for all ok

@@ -17,13 +17,18 @@ import (
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
+// fuzzStakes is a fixed validator list whose minimum stake is 1000.
 type fuzzStakes map[[32]byte]float64
 
-func (s fuzzStakes) Stake(pub [32]byte) (float64, bool) { v, ok := s[pub]; return v, ok }
+func (s fuzzStakes) Stake(pub [32]byte) (float64, bool, bool) {
+	v, ok := s[pub]
+	return v, ok, ok && validators.Eligible(v, 1000)
+}
 
 var (
 	fuzzOnce    sync.Once
@@ -48,8 +53,7 @@ func handlerForFuzz(tb testing.TB) *Handler {
 			RSAKey:      key,
 			Keys:        keys,
 			Nonces:      guard,
-			Validators:  fuzzStakes{alice: 5000},
-			MinStake:    1000,
+			Stakes:      fuzzStakes{alice: 5000},
 			Routes: []Route{
 				{Path: "/signed/*", Mode: ModeSigned},
 				{Path: "/deny/*", Mode: ModeDeny},

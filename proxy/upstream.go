@@ -538,8 +538,12 @@ func (x *exchange) reusable(ended bool) bool {
 }
 
 // finish releases the answer and pools or closes the connection. ended
-// says whether the answer's body was read exactly to its end.
+// says whether the answer's body was read exactly to its end. A finished
+// exchange is zero, and finishing it again does nothing.
 func (x *exchange) finish(ended bool) {
+	if x.c == nil {
+		return
+	}
 	keep := x.reusable(ended)
 	fasthttp.ReleaseResponse(x.resp)
 	if keep {
@@ -547,17 +551,5 @@ func (x *exchange) finish(ended bool) {
 	} else {
 		x.u.discard(x.c)
 	}
-	*x = exchange{}
-}
-
-// abandon closes the connection of an exchange nobody finished (a panic
-// on the way), so its place is not lost. A finished or handed-off
-// exchange is zero, and abandon does nothing.
-func (x *exchange) abandon() {
-	if x.c == nil {
-		return
-	}
-	fasthttp.ReleaseResponse(x.resp)
-	x.u.discard(x.c)
 	*x = exchange{}
 }

@@ -197,25 +197,6 @@ func (r *Registry) LastRefresh() time.Time {
 	return time.Unix(0, r.lastRefresh.Load())
 }
 
-// Check returns the validator with public key pub if it may talk to the
-// miner: it is in the list and its stake is at least minStake (equal is
-// enough, as in Fiber). Otherwise it returns ErrUnknown (with the zero
-// Validator) or ErrLowStake (with the validator found). The all-zero key
-// is always ErrUnknown. Check does not allocate.
-func (r *Registry) Check(pub [32]byte, minStake float64) (Validator, error) {
-	if pub == ([32]byte{}) {
-		return Validator{}, ErrUnknown
-	}
-	v, ok := r.set.Load().Lookup(pub)
-	if !ok {
-		return Validator{}, ErrUnknown
-	}
-	if !(v.Stake >= minStake) { // a NaN minimum refuses everyone
-		return v, ErrLowStake
-	}
-	return v, nil
-}
-
 // Run polls the nodes file every Options.Poll, reloading it when it
 // changes, and reads the chain (see ChainOptions), until ctx is done. With
 // neither source it returns at once. It returns nil.
