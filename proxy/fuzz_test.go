@@ -15,6 +15,7 @@ import (
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/internal/headers"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/validators"
@@ -218,7 +219,7 @@ func FuzzUpstreamRequest(f *testing.F) {
 			name, value, _ := strings.Cut(l, ":")
 			value = strings.TrimSpace(value)
 			lower := strings.ToLower(name)
-			if !plainName([]byte(name)) {
+			if !headers.Plain([]byte(name)) {
 				t.Fatalf("the app received the header name %q", name)
 			}
 			switch {
