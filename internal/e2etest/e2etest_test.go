@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,4 +143,16 @@ func TestDemoAppAndFreeAddr(t *testing.T) {
 		c.Close()
 		t.Errorf("something listens on the free address %s", addr)
 	}
+	// Below the ephemeral range, so no listener on port 0 takes it.
+	_, port, _ := net.SplitHostPort(addr)
+	if lo, hi := quietPorts(); hi-lo >= 1000 {
+		if n, _ := strconv.Atoi(port); n < lo || n >= hi {
+			t.Errorf("free port %d, want one in [%d, %d)", n, lo, hi)
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("binding the free address %s: %v", addr, err)
+	}
+	ln.Close()
 }

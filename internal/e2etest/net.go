@@ -3,6 +3,7 @@ package e2etest
 import (
 	"bufio"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -31,11 +32,27 @@ func Env(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// FreeAddr returns a loopback address whose port was free a moment ago: it
-// binds 127.0.0.1:0 and closes the listener, so nothing listens there
-// after (a dead upstream, or a port to hand a process).
+// FreeAddr returns a loopback address whose port was free a moment ago,
+// with nothing listening there after: a dead upstream, or a port to hand
+// a process.
+//
+// The port is drawn at random below the kernel's ephemeral range (from
+// 20000 up), where neither a listener on port 0 (every test app, every
+// fibergate on 127.0.0.1:0) nor an outgoing connection takes ports, so it
+// stays free until the process it is handed to binds it. Where that range
+// is too small, it falls back to a port the kernel picks.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	if lo, hi := quietPorts(); hi-lo >= 1000 {
+		for range 50 {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lo+rand.IntN(hi-lo)))
+			if err == nil {
+				addr := ln.Addr().String()
+				ln.Close()
+				return addr
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +60,21 @@ func FreeAddr(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// quietPorts is the range FreeAddr draws from: from 20000 (above the
+// ports services usually take, and the quick start's) to the start of the
+// ephemeral range (Linux's ip_local_port_range, 32768 by default).
+func quietPorts() (lo, hi int) {
+	lo, hi = 20000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				hi = n
+			}
+		}
+	}
+	return lo, hi
 }
 
 // Get fetches url (up to 16 MiB of it) and returns the status and body; a
