@@ -386,7 +386,7 @@ func TestRedisReexchangeSeenAtOnce(t *testing.T) {
 	sk := storageKey(t)
 	a := newReplica(t, srv, sk, RedisOptions{}, true)
 	b := newReplica(t, srv, sk, RedisOptions{}, true)
-	guardA, err := replay.New(replay.Options{Client: a.c, Sync: a.store})
+	guardA, err := replay.NewRedis(replay.RedisOptions{Client: a.c, Sync: a.store})
 	if err != nil {
 		t.Fatal(err)
 	}

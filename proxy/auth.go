@@ -21,10 +21,10 @@ type Validators interface {
 	Stake(pub [32]byte) (stake float64, ok bool)
 }
 
-// ReplayGuard remembers nonces so each is accepted once. The in-memory
-// nonce.Guard is one; the shared Redis guard (package replay) is another.
+// ReplayGuard remembers nonces so each is accepted once: replay.Memory in
+// one process, replay.Redis shared by replicas.
 type ReplayGuard interface {
-	// Remember records one nonce (see nonce.Guard.Remember).
+	// Remember records one nonce (see replay.Memory.Remember).
 	Remember(scope nonce.Scope, n []byte, ts, now int64) error
 	// RememberPair records two nonces as one operation, all or nothing,
 	// which is one round trip for a shared guard; when one is refused it

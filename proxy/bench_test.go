@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -56,7 +56,7 @@ func benchServe(b *testing.B, size int, encryptResponse bool) {
 		MinerHotkey: miner,
 		RSAKey:      rsaKey,
 		Keys:        keys,
-		Nonces:      nonce.NewGuard(nonce.Options{MaxMemory: 256 << 20}),
+		Nonces:      replay.NewMemory(replay.MemoryOptions{MaxMemory: 256 << 20}),
 		Validators:  fuzzStakes{kp.Public(): 5000},
 		MinStake:    1000,
 		Default:     Route{Mode: ModeEncrypted, Response: ResponseAuto},

@@ -12,11 +12,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -42,7 +42,7 @@ func handlerForFuzz(tb testing.TB) *Handler {
 		alice, _, _ := ss58.Decode("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY")
 		bob, _, _ := ss58.Decode("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty")
 		keys := keystore.NewMemory(keystore.Options{})
-		guard := nonce.NewGuard(nonce.Options{})
+		guard := replay.NewMemory(replay.MemoryOptions{})
 		h, err := New(Options{
 			MinerHotkey: bob,
 			RSAKey:      key,

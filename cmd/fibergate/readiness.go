@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/proxy"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/fibergate/fibergate/validators"
 )
 
@@ -26,7 +26,7 @@ type readiness struct {
 	h        *proxy.Handler
 	minStake float64
 	// guard is the in-memory replay guard (keystore.backend memory).
-	guard *nonce.Guard
+	guard *replay.Memory
 	// backend checks Redis (keystore.backend redis).
 	backend func(context.Context) error
 }

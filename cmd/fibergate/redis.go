@@ -46,7 +46,7 @@ type redisBackend struct {
 	addr    string
 	client  *redis.Client
 	store   *keystore.Redis
-	guard   *replay.Guard
+	guard   *replay.Redis
 	timeout time.Duration
 	m       *metrics.Metrics // set by start
 	log     *slog.Logger
@@ -114,7 +114,7 @@ func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error
 		client.Close()
 		return nil, err
 	}
-	guard, err := replay.New(replay.Options{
+	guard, err := replay.NewRedis(replay.RedisOptions{
 		Client: client,
 		Prefix: rc.Prefix,
 		Window: cfg.NonceWindow,

@@ -17,7 +17,6 @@ import (
 
 	"github.com/fibergate/fibergate/config"
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/demoapp"
@@ -25,6 +24,7 @@ import (
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/ratelimit"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/fibergate/fibergate/validators"
 	"github.com/fibergate/fibergate/wallet"
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +111,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		gauges.NonceBytes, gauges.NonceBudgetBytes = guard.MemoryBytes, guard.MaxMemory()
 		gauges.NonceFloor = guard.Floor
 		log.Info("replay guard", "max_memory", cfg.Replay.MaxMemory.String(),
-			"covers_requests_per_second", int(nonce.RateCovered(guard.MaxMemory(), cfg.NonceWindow)/2))
+			"covers_requests_per_second", int(replay.RateCovered(guard.MaxMemory(), cfg.NonceWindow)/2))
 	}
 	var shared *redisBackend // keystore.backend redis
 	if cfg.Keystore.Backend == config.BackendRedis {
@@ -265,7 +265,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		if shared != nil {
 			ready.backend = shared.check
 		} else {
-			ready.guard = guard.Guard
+			ready.guard = guard.Memory
 		}
 		admin = &http.Server{Handler: adminMux(reg, ready), ReadHeaderTimeout: 10 * time.Second}
 		go admin.Serve(aln)
