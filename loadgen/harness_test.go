@@ -132,7 +132,7 @@ func startTarget(t *testing.T, o targetOptions) *testTarget {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := keystore.NewMemory(keystore.Options{})
+	keys := keystore.NewMemory(keystore.MemoryOptions{})
 	guard := replay.NewMemory(replay.MemoryOptions{Window: o.nonceWindow, MaxMemory: o.replayBytes})
 	m := metrics.New(prometheus.NewRegistry(), metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: guard.Len})
 	h, err := proxy.New(proxy.Options{

@@ -51,7 +51,7 @@ func benchServe(b *testing.B, size int, encryptResponse bool) {
 	kp, _ := sr25519.KeypairFromSeed(seed)
 	rsaKey, _ := rsakey.Generate(2048, rand.Reader)
 	miner, _, _ := ss58.Decode("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty")
-	keys := keystore.NewMemory(keystore.Options{})
+	keys := keystore.NewMemory(keystore.MemoryOptions{})
 	h, err := New(Options{
 		MinerHotkey: miner,
 		RSAKey:      rsaKey,

@@ -41,7 +41,7 @@ func handlerForFuzz(tb testing.TB) *Handler {
 		}
 		alice, _, _ := ss58.Decode("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY")
 		bob, _, _ := ss58.Decode("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty")
-		keys := keystore.NewMemory(keystore.Options{})
+		keys := keystore.NewMemory(keystore.MemoryOptions{})
 		guard := replay.NewMemory(replay.MemoryOptions{})
 		h, err := New(Options{
 			MinerHotkey: bob,

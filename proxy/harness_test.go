@@ -226,7 +226,7 @@ func startGate(t testing.TB, o gateOptions) *gate {
 	}
 	clk := &clock{}
 	clk.Set(o.now)
-	keys := keystore.NewMemory(keystore.Options{})
+	keys := keystore.NewMemory(keystore.MemoryOptions{})
 	guard := replay.NewMemory(replay.MemoryOptions{})
 	var replay proxy.ReplayGuard = guard
 	if o.nonces != nil {

@@ -30,7 +30,7 @@ const (
 )
 
 // backendOps are every op label of the backend error counter.
-var backendOps = []string{keystore.OpGet, keystore.OpPut, keystore.OpDelete, keystore.OpSubscription, keystore.OpDecode, opNonce, opPing}
+var backendOps = []string{keystore.RedisOpGet, keystore.RedisOpPut, keystore.RedisOpDelete, keystore.RedisOpSubscription, keystore.RedisOpDecode, opNonce, opPing}
 
 // evictionCheckEvery is how often Redis's eviction settings are read
 // again: an operator may change them on a running Redis.
@@ -102,7 +102,7 @@ func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error
 		MaxPerValidator: cfg.Handshake.MaxKeysPerValidator,
 		OnError: func(op string, err error) {
 			b.m.BackendError(op)
-			if op == keystore.OpDecode {
+			if op == keystore.RedisOpDecode {
 				warn.warn("a key stored in redis does not open (damaged, sealed under another storage key, or moved); answered as no key, so the validator exchanges a new one",
 					"err", err)
 				return

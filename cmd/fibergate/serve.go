@@ -129,7 +129,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		shared.start(m)
 		keys, nonces = shared.store, shared.guard
 	} else {
-		store = keystore.NewMemory(keystore.Options{TTL: cfg.Handshake.KeyTTL, MaxPerValidator: cfg.Handshake.MaxKeysPerValidator})
+		store = keystore.NewMemory(keystore.MemoryOptions{TTL: cfg.Handshake.KeyTTL, MaxPerValidator: cfg.Handshake.MaxKeysPerValidator})
 		keys, nonces = store, guard
 		if saved != nil {
 			if persister, err = saved.restore(cfg.Keystore, store, m, log); err != nil {
