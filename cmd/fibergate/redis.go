@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/config"
-	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/replay"
 	"github.com/redis/go-redis/v9"
 )
@@ -140,11 +140,33 @@ func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error
 	return b, nil
 }
 
+var _ backend = (*redisBackend)(nil)
+
+func (b *redisBackend) gauges(g *metrics.Gauges) {
+	g.NonceFloor, g.RedisEvicting = b.guard.Floor, b.evicting
+}
+
 // start hands the backend the metrics, before anything calls Redis.
-func (b *redisBackend) start(m *metrics.Metrics) {
+func (b *redisBackend) start(m *metrics.Metrics) error {
 	b.m = m
 	m.InitBackend(backendOps)
+	return nil
 }
+
+func (b *redisBackend) keys() keystore.Store      { return b.store }
+func (b *redisBackend) nonces() proxy.ReplayGuard { return b.guard }
+
+// run keeps the key cache coherent and watches Redis.
+func (b *redisBackend) run(ctx context.Context) {
+	go b.store.Run(ctx, time.Minute)
+	go b.watch(ctx)
+}
+
+// save has nothing to write: Redis holds the keys and the nonces.
+func (b *redisBackend) save() []error { return nil }
+
+// close closes the connection to Redis.
+func (b *redisBackend) close() { b.client.Close() }
 
 // evicting is the fibergate_keystore_redis_evicting gauge.
 func (b *redisBackend) evicting() int { return int(b.evicts.Load()) }
@@ -204,10 +226,10 @@ func (b *redisBackend) checkEviction(ctx context.Context) {
 	}
 }
 
-// check is the readiness probe: Redis takes a write (an out-of-memory
+// ready is the readiness probe: Redis takes a write (an out-of-memory
 // Redis refuses it) within the timeouts, does not evict, and the replay
 // guard is not waiting out a loss of the nonces.
-func (b *redisBackend) check(ctx context.Context) error {
+func (b *redisBackend) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	now := time.Now()
@@ -227,21 +249,6 @@ func (b *redisBackend) check(ctx context.Context) error {
 			until.UTC().Format(time.RFC3339Nano), until.Sub(now).Round(time.Millisecond))
 	}
 	return nil
-}
-
-// storageKey reads the storage key from the configured source.
-func storageKey(c config.Keystore) (*fernet.Key, error) {
-	var key *fernet.Key
-	var err error
-	if c.StorageKeyFile != "" {
-		key, err = keystore.StorageKeyFromFile(c.StorageKeyFile)
-	} else {
-		key, err = keystore.StorageKeyFromEnv(c.StorageKeyEnv)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("keystore storage key: %w", err)
-	}
-	return key, nil
 }
 
 // maxSecretFile bounds what a password file may hold.
