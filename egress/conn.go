@@ -6,8 +6,9 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/fibergate/fibergate/internal/peek"
 )
 
 // timedConn is a connection to a miner whose reads, once an answer's
@@ -29,10 +30,9 @@ type timedConn struct {
 	idle    atomic.Int64 // ns; 0: fasthttp's deadline rules
 	end     atomic.Int64 // unix ns: the request's total deadline
 	once    sync.Once
-	raw     syscall.RawConn // nil: no checks (TLS reads ahead)
-	used    atomic.Bool     // read from since the last write
-	peek    peeker
-	onStale func() // drops the pool's idle connections
+	sock    *peek.Socket // nil: no checks (TLS reads ahead)
+	used    atomic.Bool  // read from since the last write
+	onStale func()       // drops the pool's idle connections
 }
 
 // errStaleConn marks a pooled connection found closed (or holding stray
@@ -40,7 +40,7 @@ type timedConn struct {
 var errStaleConn = errors.New("egress: pooled connection to the miner was closed")
 
 func (c *timedConn) Write(p []byte) (int, error) {
-	if c.raw != nil && c.used.Swap(false) && c.peek.pending(c.raw) {
+	if c.sock != nil && c.used.Swap(false) && c.sock.Pending() {
 		c.Conn.Close()
 		if c.onStale != nil {
 			c.onStale()
@@ -124,11 +124,8 @@ func (r *connRegistry) wrap(c net.Conn, check bool, onStale func()) net.Conn {
 		return c
 	}
 	tc := &timedConn{Conn: c, reg: r, key: k, onStale: onStale}
-	if sc, ok := c.(syscall.Conn); ok && check {
-		if raw, err := sc.SyscallConn(); err == nil {
-			tc.raw = raw
-			tc.peek.fn = tc.peek.recv
-		}
+	if check {
+		tc.sock = peek.Of(c)
 	}
 	s := &r.shards[r.shard(tc.key)]
 	s.mu.Lock()

@@ -16,7 +16,7 @@ import (
 
 	"github.com/fibergate/fibergate/chain"
 	"github.com/fibergate/fibergate/crypto/ss58"
-	"github.com/fibergate/fibergate/validators"
+	"github.com/fibergate/fibergate/nodes"
 )
 
 // Sources of miners, from the highest precedence to the lowest: an entry
@@ -101,7 +101,7 @@ type Directory struct {
 	// fileStamp is the nodes file as last read (guarded by fileMu, which
 	// orders the poll and a reload).
 	fileMu    sync.Mutex
-	fileStamp validators.FileStamp
+	fileStamp nodes.FileStamp
 }
 
 type dirSnapshot struct {
@@ -128,7 +128,7 @@ func NewDirectory(opts DirectoryOptions) (*Directory, error) {
 	}
 	d.loaded(SourceStatic, len(d.static), nil)
 	if opts.NodesFile != "" {
-		d.fileStamp = validators.StatFile(opts.NodesFile) // before the read: a change after it is seen
+		d.fileStamp = nodes.StatFile(opts.NodesFile) // before the read: a change after it is seen
 		ms, err := readNodes(opts.NodesFile)
 		if err != nil {
 			return nil, fmt.Errorf("miners.nodes_file %s: %w", opts.NodesFile, err)
@@ -292,7 +292,7 @@ func (d *Directory) readFile(force bool) {
 	path := d.opts.NodesFile
 	d.fileMu.Lock()
 	defer d.fileMu.Unlock()
-	st := validators.StatFile(path)
+	st := nodes.StatFile(path)
 	if !force && st.Same(d.fileStamp) {
 		return
 	}
@@ -328,11 +328,11 @@ func readNodes(path string) (ms []Miner, err error) {
 			ms, err = nil, fmt.Errorf("reading the nodes file panicked: %v", v)
 		}
 	}()
-	data, err := validators.ReadNodesFile(path)
+	data, err := nodes.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := validators.ParseNodes(data, nil)
+	nodes, err := nodes.Parse(data, nil)
 	if err != nil {
 		return nil, err
 	}

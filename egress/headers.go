@@ -1,59 +1,17 @@
 package egress
 
 import (
-	"bytes"
 	"encoding/binary"
 
 	"github.com/fibergate/fibergate/client"
+	"github.com/fibergate/fibergate/internal/headers"
 	"github.com/valyala/fasthttp"
 )
 
-// Header names are compared in any case and with "_" read as "-", the way
-// a server on the far side might read them, so no spelling of a header
-// egress sets or withholds slips through.
-
-func fold(c byte) byte {
-	switch {
-	case c == '_':
-		return '-'
-	case 'A' <= c && c <= 'Z':
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-// foldEq reports whether name, folded, equals want (lower case, "-").
-func foldEq(name []byte, want string) bool {
-	if len(name) != len(want) {
-		return false
-	}
-	for i, c := range name {
-		if fold(c) != want[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func foldPrefix(name []byte, want string) bool {
-	return len(name) >= len(want) && foldEq(name[:len(want)], want)
-}
-
-// hopByHop are the headers of one connection, not of the message (RFC 9110
-// section 7.6.1): never forwarded, either way.
-var hopByHop = [...]string{
-	"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-	"proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
-}
-
-func isHopByHop(k []byte) bool {
-	for _, h := range hopByHop {
-		if foldEq(k, h) {
-			return true
-		}
-	}
-	return false
-}
+// Header names are compared in any case and with "_" and "." read as
+// "-" (package internal/headers), the way a server on the far side might
+// read them, so no spelling of a header egress sets or withholds slips
+// through.
 
 // signedHeaders are the headers egress writes itself for Fiber; a caller's
 // header of the same name (in any spelling) never reaches the miner.
@@ -62,64 +20,24 @@ var signedHeaders = [...]string{
 	client.HeaderSignature, client.HeaderKeyUUID, "hotkey",
 }
 
-// connTokens are the header names a message's Connection headers list
-// (RFC 9110 section 7.6.1: they are hop-by-hop too). At most 16 are kept.
-type connTokens struct {
-	n     int
-	names [16][]byte
-}
-
-func (t *connTokens) add(v []byte) {
-	for len(v) > 0 && t.n < len(t.names) {
-		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
-		if tok = bytes.TrimSpace(tok); len(tok) > 0 {
-			t.names[t.n] = tok
-			t.n++
-		}
-	}
-}
-
-func (t *connTokens) has(k []byte) bool {
-	for _, name := range t.names[:t.n] {
-		if len(name) == len(k) {
-			same := true
-			for i := range name {
-				if fold(name[i]) != fold(k[i]) {
-					same = false
-					break
-				}
-			}
-			if same {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // dropRequestHeader reports whether a caller's header stays behind: the
 // hop-by-hop ones, those the caller's Connection header names, egress's own
 // X-Fibergate-*, the ones egress signs or sets for Fiber, and the framing
 // (Host, Content-Length, Expect). keepType keeps the caller's Content-Type
 // (signed mode sends the body as it is).
-func dropRequestHeader(k []byte, conn *connTokens, keepType bool) bool {
+func dropRequestHeader(k []byte, conn *headers.ConnectionNames, keepType bool) bool {
 	switch {
-	case isHopByHop(k), conn.has(k):
+	case headers.HopByHop(k), conn.Has(k):
 		return true
-	case foldPrefix(k, "x-fibergate-"), foldPrefix(k, "x-fiber-"):
+	case headers.HasPrefix(k, "x-fibergate-"), headers.HasPrefix(k, "x-fiber-"):
 		return true
-	case foldEq(k, "host"), foldEq(k, "content-length"), foldEq(k, "expect"):
+	case headers.Is(k, "host"), headers.Is(k, "content-length"), headers.Is(k, "expect"):
 		return true
-	case foldEq(k, "content-type"):
-		return !keepType || bytes.IndexByte(k, '_') >= 0
+	case headers.Is(k, "content-type"):
+		return !keepType || !headers.Plain(k)
 	}
 	for _, s := range signedHeaders {
-		if foldEq(k, s) {
+		if headers.Is(k, s) {
 			return true
 		}
 	}
@@ -131,10 +49,10 @@ func dropRequestHeader(k []byte, conn *connTokens, keepType bool) bool {
 // (deleting while iterating would skip some), each behind its length in
 // buf, then deleted.
 func stripRequestHeaders(req *fasthttp.Request, keepType bool, buf []byte) []byte {
-	var conn connTokens
+	var conn headers.ConnectionNames
 	for k, v := range req.Header.All() {
-		if foldEq(k, "connection") {
-			conn.add(v)
+		if headers.Is(k, "connection") {
+			conn.Add(v)
 		}
 	}
 	names := buf[:0]
@@ -163,25 +81,25 @@ func stripRequestHeaders(req *fasthttp.Request, keepType bool, buf []byte) []byt
 func copyAnswerHeaders(dst, src *fasthttp.Response, decrypted bool) {
 	dst.SetStatusCode(src.StatusCode())
 	src.Header.SetNoDefaultContentType(true)
-	var conn connTokens
+	var conn headers.ConnectionNames
 	var original []byte
 	for k, v := range src.Header.All() {
 		switch {
-		case foldEq(k, "connection"):
-			conn.add(v)
-		case foldEq(k, "x-fiber-content-type"):
+		case headers.Is(k, "connection"):
+			conn.Add(v)
+		case headers.Is(k, "x-fiber-content-type"):
 			original = v
 		}
 	}
 	for k, v := range src.Header.All() {
 		switch {
-		case isHopByHop(k), conn.has(k), foldEq(k, "content-length"), foldEq(k, "date"),
-			foldPrefix(k, "x-fibergate-"), foldEq(k, "x-fiber-encrypted"), foldEq(k, "x-fiber-content-type"):
-		case foldEq(k, "content-type"):
+		case headers.HopByHop(k), conn.Has(k), headers.Is(k, "content-length"), headers.Is(k, "date"),
+			headers.HasPrefix(k, "x-fibergate-"), headers.Is(k, "x-fiber-encrypted"), headers.Is(k, "x-fiber-content-type"):
+		case headers.Is(k, "content-type"):
 			if !decrypted {
 				dst.Header.SetContentTypeBytes(v)
 			}
-		case foldEq(k, "server"):
+		case headers.Is(k, "server"):
 			dst.Header.SetServerBytes(v)
 		default:
 			dst.Header.AddBytesKV(k, v)

@@ -17,6 +17,7 @@ import (
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/replay"
+	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -92,7 +93,7 @@ func (a *echoApp) requests() []received {
 // targetOptions shape a test target.
 type targetOptions struct {
 	validators  int // simulated validators listed, under DefaultSeedPrefix
-	response    proxy.Response
+	response    proxy.ResponseMode
 	nonceWindow time.Duration
 	maxBody     int
 	appDelay    time.Duration // how long the app takes to answer
@@ -110,9 +111,10 @@ type testTarget struct {
 // stakeTable is a fixed validator list.
 type stakeTable map[[32]byte]float64
 
-func (s stakeTable) Stake(pub [32]byte) (float64, bool) {
+// Stake serves the proxy with a minimum stake of 1000.
+func (s stakeTable) Stake(pub [32]byte) (float64, bool, bool) {
 	v, ok := s[pub]
-	return v, ok
+	return v, ok, ok && validators.Eligible(v, 1000)
 }
 
 // startTarget runs fibergate in process on 127.0.0.1, listing the first
@@ -140,8 +142,7 @@ func startTarget(t *testing.T, o targetOptions) *testTarget {
 		RSAKey:      testRSA(t),
 		Keys:        keys,
 		Nonces:      guard,
-		Validators:  stakes,
-		MinStake:    1000,
+		Stakes:      stakes,
 		NonceWindow: o.nonceWindow,
 		Default:     proxy.Route{Path: "*", Mode: proxy.ModeEncrypted, Response: o.response},
 		UpstreamURL: app.URL,

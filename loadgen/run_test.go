@@ -176,7 +176,7 @@ func TestFixedRateCountsQueueing(t *testing.T) {
 func TestResponseChecks(t *testing.T) {
 	tests := []struct {
 		name     string
-		response proxy.Response
+		response proxy.ResponseMode
 		answer   []byte
 		opts     Options
 		wantCode string // "" for all ok

@@ -72,10 +72,17 @@ func (h *Handler) forward(ctx *fasthttp.RequestCtx, r *route, out outbound, call
 		h.log.Warn("upstream request failed", "route", r.label, "err", err)
 		return CodeUpstreamDown
 	}
-	// A panic while relaying is recovered by Serve; the exchange is then
-	// still held here and is closed rather than leaked.
-	defer x.abandon()
-	return h.relay(ctx, r, &x, call)
+	// forward owns the exchange from here: it finishes it once, unless the
+	// stream relay took it, whatever relay did or a panic cut short.
+	ended, handedOff := false, false
+	defer func() {
+		if !handedOff {
+			x.finish(ended)
+		}
+	}()
+	var code Code
+	code, ended, handedOff = h.relay(ctx, r, &x, call)
+	return code
 }
 
 // buildUpstreamRequest builds, in dst, the request the app receives, from
@@ -125,36 +132,34 @@ func mayResend(req *fasthttp.Request) bool {
 	return string(m) == fasthttp.MethodGet || string(m) == fasthttp.MethodHead || string(m) == fasthttp.MethodOptions
 }
 
-// relay passes the app's answer to the validator. It owns x and finishes
-// it, or hands it to the stream relay, which does.
-func (h *Handler) relay(ctx *fasthttp.RequestCtx, r *route, x *exchange, call upstreamCall) Code {
+// relay passes the app's answer to the validator. It reports whether the
+// answer's body was read exactly to its end, and whether it handed the
+// exchange to the stream relay, which then finishes it; otherwise the
+// caller does.
+func (h *Handler) relay(ctx *fasthttp.RequestCtx, r *route, x *exchange, call upstreamCall) (code Code, ended, handedOff bool) {
 	resp := x.resp
 	status := resp.StatusCode()
 	switch {
 	case status < 200:
 		// Interim answers were read past; what is left is a 101 nobody
 		// asked for (Upgrade is never forwarded).
-		x.finish(false)
-		return CodeUpstreamInvalid
+		return CodeUpstreamInvalid, false, false
 	case ctx.IsHead() || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified:
 		h.relayBodiless(ctx, resp, call.encrypt)
-		x.finish(false)
-		return ""
+		return "", false, false
 	case isStream(resp):
-		return h.relayStream(ctx, x, call)
+		return h.relayStream(ctx, x, call), false, true
 	}
 	n := resp.Header.ContentLength()
 	if n > h.opts.MaxResponse {
 		h.log.Warn("upstream answer too large", "route", r.label, "content_length", n, "max_response", h.opts.MaxResponse)
-		x.finish(false)
-		return CodeUpstreamTooLarge
+		return CodeUpstreamTooLarge, false, false
 	}
 	if err := x.readFixed(h.opts.MaxResponse); err != nil {
-		x.finish(false)
 		if isTimeout(err) {
-			return CodeUpstreamTimeout
+			return CodeUpstreamTimeout, false, false
 		}
-		return CodeUpstreamDown
+		return CodeUpstreamDown, false, false
 	}
 	copyResponseHeaders(&ctx.Response, resp, call.encrypt)
 	if call.encrypt {
@@ -162,8 +167,7 @@ func (h *Handler) relay(ctx *fasthttp.RequestCtx, r *route, x *exchange, call up
 		sealed, err := call.key.Seal((*buf)[:0], resp.Body())
 		if err != nil {
 			putBuf(buf)
-			x.finish(false)
-			return CodeInternal
+			return CodeInternal, true, false
 		}
 		// The sealed buffer becomes the answer's body, and the answer's
 		// previous buffer goes back to the pool: no copy.
@@ -174,8 +178,7 @@ func (h *Handler) relay(ctx *fasthttp.RequestCtx, r *route, x *exchange, call up
 		// answer's previous buffer to the app's: no copy.
 		resp.SwapBody(ctx.Response.SwapBody(resp.Body()))
 	}
-	x.finish(true)
-	return ""
+	return "", true, false
 }
 
 func isTimeout(err error) bool {

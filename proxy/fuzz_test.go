@@ -14,16 +14,22 @@ import (
 
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/internal/headers"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/replay"
+	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
+// fuzzStakes is a fixed validator list whose minimum stake is 1000.
 type fuzzStakes map[[32]byte]float64
 
-func (s fuzzStakes) Stake(pub [32]byte) (float64, bool) { v, ok := s[pub]; return v, ok }
+func (s fuzzStakes) Stake(pub [32]byte) (float64, bool, bool) {
+	v, ok := s[pub]
+	return v, ok, ok && validators.Eligible(v, 1000)
+}
 
 var (
 	fuzzOnce    sync.Once
@@ -48,8 +54,7 @@ func handlerForFuzz(tb testing.TB) *Handler {
 			RSAKey:      key,
 			Keys:        keys,
 			Nonces:      guard,
-			Validators:  fuzzStakes{alice: 5000},
-			MinStake:    1000,
+			Stakes:      fuzzStakes{alice: 5000},
 			Routes: []Route{
 				{Path: "/signed/*", Mode: ModeSigned},
 				{Path: "/deny/*", Mode: ModeDeny},
@@ -214,7 +219,7 @@ func FuzzUpstreamRequest(f *testing.F) {
 			name, value, _ := strings.Cut(l, ":")
 			value = strings.TrimSpace(value)
 			lower := strings.ToLower(name)
-			if !plainName([]byte(name)) {
+			if !headers.Plain([]byte(name)) {
 				t.Fatalf("the app received the header name %q", name)
 			}
 			switch {

@@ -11,11 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/signature"
 	"github.com/fibergate/fibergate/crypto/ss58"
-	"github.com/fibergate/fibergate/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -46,7 +44,7 @@ func New(opts Options) (*Handler, error) {
 		return nil, errors.New("proxy: no key store")
 	case opts.Nonces == nil:
 		return nil, errors.New("proxy: no replay guard")
-	case opts.Validators == nil:
+	case opts.Stakes == nil:
 		return nil, errors.New("proxy: no validator list")
 	case opts.Metrics == nil:
 		return nil, errors.New("proxy: no metrics")
@@ -130,35 +128,36 @@ func (h *Handler) Close() { h.up.Close() }
 
 // Serve is the fasthttp request handler.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
-	// Real time, for durations and rate limits: when the server read the
-	// request, which fasthttp has already read the clock for.
-	start := ctx.Time()
-	if start.IsZero() {
-		start = time.Now()
+	// The wall clock, for durations and rate limits, is when the server
+	// read the request (fasthttp has read the clock already); the
+	// protocol's is the same unless a test sets Options.Now.
+	clk := clock{wall: ctx.Time()}
+	if clk.wall.IsZero() {
+		clk.wall = time.Now()
 	}
-	now := start // the protocol clock: nonces, tokens, keys
+	clk.protocol = clk.wall
 	if !h.realClock {
-		now = h.opts.Now()
+		clk.protocol = h.opts.Now()
 	}
 	var label string
-	var code Code
+	var r refusal
 	handshake, closeConn := false, false
 	defer func() {
 		if p := recover(); p != nil {
 			h.opts.Metrics.Panic()
 			h.log.Error("handler panic", "panic", fmt.Sprint(p), "path", string(ctx.Path()))
-			writeError(ctx, CodeInternal)
-			code = CodeInternal
+			r = refuse(CodeInternal)
+			writeError(ctx, r)
 		}
-		h.accessLog(ctx, label, code, start)
+		h.accessLog(ctx, label, r.code, clk.wall)
 	}()
 	switch {
 	case badFraming(&ctx.Request):
-		label, code, closeConn = "invalid_http", CodeBadRequest, true
+		label, r, closeConn = labelInvalidHTTP, refuse(CodeBadRequest), true
 	default:
 		method, ok := canonicalMethod(ctx.Method())
 		if !ok {
-			label, code = "invalid_http", CodeMethodNotAllowed
+			label, r = labelInvalidHTTP, refuse(CodeMethodNotAllowed)
 			break
 		}
 		pathBuf := getBuf()
@@ -166,73 +165,80 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		buf, path, target, ok := canonicalTarget((*pathBuf)[:0], ctx.URI())
 		*pathBuf = buf
 		if !ok {
-			label, code = labelInvalidHTTP, CodeBadPath
+			label, r = labelInvalidHTTP, refuse(CodeBadPath)
 			break
 		}
 		out := outbound{method: method, target: target, client: h.clientAddr(ctx)}
-		code = h.limits.admit(ctx, out.client, start)
+		r = h.limits.admit(out.client, clk.wall)
 		switch string(path) {
 		case "/public-encryption-key":
-			label = "public_key"
-			if code == "" {
-				code = h.publicKey(ctx, now)
+			label = labelPublicKey
+			if !r.refused() {
+				r = h.publicKey(ctx, clk)
 			}
 		case "/exchange-symmetric-key":
-			label, handshake = "handshake", true
-			if code == "" {
-				code = h.exchange(ctx, now, start)
+			label, handshake = labelHandshake, true
+			if !r.refused() {
+				r = h.exchange(ctx, clk)
 			}
 		default:
-			r := h.routes.match(path)
-			label = r.label
-			if code == "" {
-				code = h.proxy(ctx, r, out, now, start)
+			rt := h.routes.match(path)
+			label = rt.label
+			if !r.refused() {
+				r = h.serveRoute(ctx, rt, out, clk)
 			}
 		}
 	}
-	result := string(code)
-	if code == "" {
-		result = metrics.ResultOK
-	}
 	if handshake {
-		h.opts.Metrics.Handshake(result, time.Since(start))
+		h.opts.Metrics.Handshake(r.code.result(), time.Since(clk.wall))
 	} else {
-		h.opts.Metrics.Request(label, result, time.Since(start))
+		h.opts.Metrics.Request(label, r.code.result(), time.Since(clk.wall))
 	}
-	if code != "" {
-		writeError(ctx, code)
+	if r.refused() {
+		writeError(ctx, r)
 		if closeConn {
 			ctx.SetConnectionClose()
 		}
 	}
 }
 
+// serveRoute applies route rt to a request for an app path: refused, passed
+// on as it is, or checked as the route's mode requires.
+func (h *Handler) serveRoute(ctx *fasthttp.RequestCtx, rt *route, out outbound, clk clock) refusal {
+	switch rt.Mode {
+	case ModeDeny:
+		return refuse(CodeNotFound)
+	case ModePublic:
+		return refuse(h.forward(ctx, rt, out, upstreamCall{body: ctx.Request.Body(), keepType: true}))
+	}
+	var fh fiberHeaders
+	readFiberHeaders(&ctx.Request, &fh)
+	if fh.duplicate {
+		return refuse(CodeDuplicateHeader)
+	}
+	if len(fh.validator) == 0 || len(fh.miner) == 0 || len(fh.nonce) == 0 || len(fh.signature) == 0 {
+		return refuse(CodeMissingHeader)
+	}
+	if rt.Mode == ModeSigned {
+		return h.serveSigned(ctx, rt, &fh, out, clk)
+	}
+	return h.serveEncrypted(ctx, rt, &fh, out, clk)
+}
+
 // publicKey answers GET /public-encryption-key as Fiber does.
-func (h *Handler) publicKey(ctx *fasthttp.RequestCtx, now time.Time) Code {
+func (h *Handler) publicKey(ctx *fasthttp.RequestCtx, clk clock) refusal {
 	if !ctx.IsGet() && !ctx.IsHead() {
-		return CodeMethodNotAllowed
+		return refuse(CodeMethodNotAllowed)
 	}
 	b := make([]byte, 0, len(h.pubKeyPEM)+64)
 	b = append(b, `{"public_key":`...)
 	b = append(b, h.pubKeyPEM...)
 	b = append(b, `,"timestamp":`...)
-	b = strconv.AppendFloat(b, float64(now.UnixMicro())/1e6, 'f', 6, 64)
+	b = strconv.AppendFloat(b, float64(clk.protocol.UnixMicro())/1e6, 'f', 6, 64)
 	b = append(b, '}')
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
-	return ""
-}
-
-// checkNonce parses a header nonce and checks its time against the window.
-func (h *Handler) checkNonce(n []byte, now time.Time) (int64, Code) {
-	ts, err := nonce.Parse(n)
-	if err != nil {
-		return 0, CodeNonceMalformed
-	}
-	if err := nonce.CheckWindow(ts, now.UnixNano(), h.opts.NonceWindow); err != nil {
-		return 0, nonceCode(err, false)
-	}
-	return ts, ""
+	return refusal{}
 }
 
 // bufPool holds scratch buffers for decrypted bodies and encrypted

@@ -17,38 +17,40 @@ var exchangeOK = []byte(`{"status":"Symmetric key exchanged successfully"}`)
 
 // exchange handles POST /exchange-symmetric-key in Fiber 2.x's header form,
 // or in the earlier form that carries everything in the body.
-func (h *Handler) exchange(ctx *fasthttp.RequestCtx, now, real time.Time) Code {
+func (h *Handler) exchange(ctx *fasthttp.RequestCtx, clk clock) refusal {
 	if !ctx.IsPost() {
-		return CodeMethodNotAllowed
+		return refuse(CodeMethodNotAllowed)
 	}
 	var fh fiberHeaders
 	readFiberHeaders(&ctx.Request, &fh)
 	if fh.duplicate {
-		return CodeDuplicateHeader
+		return refuse(CodeDuplicateHeader)
 	}
 	if len(fh.validator) == 0 {
 		// The earlier form: named by the hotkey header, or, as its first
 		// client sent it, by the body alone.
-		return h.legacyExchange(ctx, &fh, now, real)
+		return h.legacyExchange(ctx, &fh, clk)
 	}
-	if len(fh.validator) == 0 || len(fh.miner) == 0 || len(fh.nonce) == 0 ||
-		len(fh.signature) == 0 || len(fh.uuid) == 0 {
-		return CodeMissingHeader
+	if len(fh.miner) == 0 || len(fh.nonce) == 0 || len(fh.signature) == 0 || len(fh.uuid) == 0 {
+		return refuse(CodeMissingHeader)
 	}
 	if len(fh.uuid) > maxUUID {
-		return CodeBadRequest
+		return refuse(CodeBadRequest)
 	}
-	c, code := h.authenticate(ctx, &fh, now, real, limitHandshake, fh.uuid)
-	if code != "" {
-		return code
+	c, header, r := h.check(&fh, clk, limitHandshake, fh.uuid)
+	if r.refused() {
+		return r
+	}
+	if r := h.record(clk, header); r.refused() {
+		return r
 	}
 	var body struct {
 		EncryptedSymmetricKey *string `json:"encrypted_symmetric_key"`
 	}
 	if err := json.Unmarshal(ctx.Request.Body(), &body); err != nil || body.EncryptedSymmetricKey == nil {
-		return CodeInvalidBody
+		return refuse(CodeInvalidBody)
 	}
-	return h.storeKey(ctx, c, string(fh.uuid), *body.EncryptedSymmetricKey, now)
+	return refuse(h.storeKey(ctx, c, string(fh.uuid), *body.EncryptedSymmetricKey, clk.protocol))
 }
 
 // storeKey decrypts a validator's RSA-wrapped key and stores it under

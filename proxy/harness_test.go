@@ -26,6 +26,7 @@ import (
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/replay"
+	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -57,9 +58,16 @@ func mustPub(addr string) [32]byte {
 // stakeTable is a fixed validator list.
 type stakeTable map[[32]byte]float64
 
-func (s stakeTable) Stake(pub [32]byte) (float64, bool) {
-	v, ok := s[pub]
-	return v, ok
+// tableStakes is a stake table with its minimum stake, as the proxy asks
+// for it.
+type tableStakes struct {
+	table stakeTable
+	min   float64
+}
+
+func (s tableStakes) Stake(pub [32]byte) (float64, bool, bool) {
+	v, ok := s.table[pub]
+	return v, ok, ok && validators.Eligible(v, s.min)
 }
 
 // clock is a settable clock for the handler.
@@ -239,8 +247,7 @@ func startGate(t testing.TB, o gateOptions) *gate {
 		RSAKey:          o.rsa,
 		Keys:            keys,
 		Nonces:          replay,
-		Validators:      o.validators,
-		MinStake:        o.minStake,
+		Stakes:          tableStakes{o.validators, o.minStake},
 		Routes:          o.routes,
 		Default:         def,
 		UpstreamURL:     o.upstream,

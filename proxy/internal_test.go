@@ -141,7 +141,8 @@ func TestRouteMatch(t *testing.T) {
 }
 
 func TestErrorBodies(t *testing.T) {
-	for code, body := range errorBodies {
+	for code, a := range answers {
+		body := a.body
 		var b struct {
 			Detail            string `json:"detail"`
 			Error             string `json:"error"`
@@ -162,7 +163,7 @@ func TestErrorBodies(t *testing.T) {
 			t.Errorf("%s: status %d: only upstream failures and fibergate's own state may be 5xx", code, s)
 		}
 	}
-	if !bytes.Contains(errorBodies[CodeUnknownKey], []byte("No symmetric key found for that hotkey and uuid")) {
+	if !bytes.Contains(answers[CodeUnknownKey].body, []byte("No symmetric key found for that hotkey and uuid")) {
 		t.Errorf("unknown_key lost Fiber's detail text")
 	}
 }

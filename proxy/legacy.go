@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -28,22 +27,47 @@ const maxLegacyNonce = 256
 // ss58_address does, and the signature must be a body field. The
 // signature covers ss58_address either way. The checks are those of the
 // 2.x form: stake, window and replay, signature, key.
-func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now, real time.Time) Code {
+func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, clk clock) refusal {
+	c, rec, code := h.checkLegacy(ctx, fh, clk)
+	if code != "" {
+		return refuse(code)
+	}
+	// The limit before the nonce: a 429 leaves the nonce unused.
+	if r := h.charge(limitHandshake, c.id.pub, clk); r.refused() {
+		return r
+	}
+	if r := h.record(clk, rec.Record); r.refused() {
+		return r
+	}
+	return refuse(h.storeKey(ctx, c, rec.uuid, rec.wrapped, clk.protocol))
+}
+
+// legacyRecord is what checkLegacy found in the earlier form's body: its
+// nonce, to record, and the key to store.
+type legacyRecord struct {
+	nonce.Record
+	uuid, wrapped string
+}
+
+// checkLegacy runs the earlier form's checks, in the 2.x form's order
+// where they meet: the body, the validator and its stake, the window, the
+// signature over the body as canonical JSON.
+func (h *Handler) checkLegacy(ctx *fasthttp.RequestCtx, fh *fiberHeaders, clk clock) (caller, legacyRecord, Code) {
 	headerForm := len(fh.legacyKey) > 0
 	dec := json.NewDecoder(bytes.NewReader(ctx.Request.Body()))
 	dec.UseNumber()
 	var body map[string]any
 	if err := dec.Decode(&body); err != nil || dec.More() {
 		if !headerForm {
-			return CodeMissingHeader // neither form: a 2.x request without its headers
+			return caller{}, legacyRecord{}, CodeMissingHeader // neither form: a 2.x request without its headers
 		}
-		return CodeInvalidBody
+		return caller{}, legacyRecord{}, CodeInvalidBody
 	}
 	if !headerForm {
 		_, hasAddr := body["ss58_address"]
 		_, hasSig := body["signature"].(string)
 		if !hasAddr || !hasSig {
-			return CodeMissingHeader
+			return caller{}, legacyRecord{}, CodeMissingHeader
 		}
 	}
 	wrapped, ok1 := body["encrypted_symmetric_key"].(string)
@@ -52,10 +76,10 @@ func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now
 	n, ok4 := body["nonce"].(string)
 	tsNum, ok5 := body["timestamp"].(json.Number)
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || uuid == "" || n == "" {
-		return CodeInvalidBody
+		return caller{}, legacyRecord{}, CodeInvalidBody
 	}
 	if len(uuid) > maxUUID || len(n) > maxLegacyNonce {
-		return CodeBadRequest
+		return caller{}, legacyRecord{}, CodeBadRequest
 	}
 	var sigText []byte
 	if headerForm {
@@ -68,52 +92,47 @@ func (h *Handler) legacyExchange(ctx *fasthttp.RequestCtx, fh *fiberHeaders, now
 		delete(body, "signature")
 	}
 	if len(sigText) == 0 {
-		return CodeMissingHeader
+		return caller{}, legacyRecord{}, CodeMissingHeader
 	}
 
 	who := fh.legacyKey
 	if !headerForm {
 		who = []byte(addr)
 	}
-	id, code := h.ids.lookup(who, h.known)
+	id, code := h.ids.lookup(who, h.listed)
 	if code != "" {
-		return code
+		return caller{}, legacyRecord{}, code
 	}
 	claimed, _, err := ss58.Decode(addr)
 	if err != nil || claimed != id.pub {
-		return CodeSignatureInvalid // the body names another validator than the header
+		return caller{}, legacyRecord{}, CodeSignatureInvalid // the body names another validator than the header
 	}
-	stake, ok := h.opts.Validators.Stake(id.pub)
-	if !ok {
-		return CodeUnknownValidator
-	}
-	if !(stake >= h.opts.MinStake) {
-		return CodeLowStake
+	stake, code := h.stakeOf(id.pub)
+	if code != "" {
+		return caller{}, legacyRecord{}, code
 	}
 	secs, err := tsNum.Float64()
 	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
-		return CodeInvalidBody
+		return caller{}, legacyRecord{}, CodeInvalidBody
 	}
 	ts := int64(secs * 1e9)
-	if err := nonce.CheckWindow(ts, now.UnixNano(), h.opts.NonceWindow); err != nil {
-		return nonceCode(err, false)
+	if err := nonce.CheckWindow(ts, clk.protocol.UnixNano(), h.opts.NonceWindow); err != nil {
+		return caller{}, legacyRecord{}, nonceCode(err, false)
 	}
 	var sig [64]byte
 	if code := parseSignature(sigText, &sig); code != "" {
-		return code
+		return caller{}, legacyRecord{}, code
 	}
 	msg, ok := canonicalJSON(nil, body)
 	if !ok || !id.verifier.Verify(msg, &sig) {
-		return CodeSignatureInvalid
+		return caller{}, legacyRecord{}, CodeSignatureInvalid
 	}
-	// The limit before the nonce: a 429 leaves the nonce unused.
-	if code := h.limits.handshake(ctx, id.pub, real); code != "" {
-		return code
+	rec := legacyRecord{
+		Record:  nonce.Record{Scope: nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, Nonce: []byte(n), TS: ts},
+		uuid:    uuid,
+		wrapped: wrapped,
 	}
-	if err := h.opts.Nonces.Remember(nonce.Scope{Who: id.pub, Kind: nonce.KindHeader}, []byte(n), ts, now.UnixNano()); err != nil {
-		return rememberRefusal(ctx, err, false, now.UnixNano())
-	}
-	return h.storeKey(ctx, caller{id: id, stake: stake}, uuid, wrapped, now)
+	return caller{id: id, stake: stake}, rec, ""
 }
 
 // canonicalJSON appends v as Python's json.dumps(v, sort_keys=True,

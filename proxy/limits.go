@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/ratelimit"
-	"github.com/valyala/fasthttp"
 )
 
 // Sizes of the rate-limit tables: client addresses hash into a fixed table,
@@ -32,36 +31,30 @@ func newLimiter(l RateLimits) *limiter {
 	}
 }
 
-// refuse records how long to wait and returns the rate-limit code.
-func refuse(ctx *fasthttp.RequestCtx, wait time.Duration) Code {
-	ctx.SetUserValue(retryAfterKey, wait)
-	return CodeRateLimited
+// limited is the refusal for a limit that is spent: rate_limited, with
+// the wait until it allows again.
+func limited(ok bool, wait time.Duration) refusal {
+	if ok {
+		return refusal{}
+	}
+	return refusal{code: CodeRateLimited, wait: wait}
 }
 
 // admit charges the global and per-address limits, before any other work.
-func (l *limiter) admit(ctx *fasthttp.RequestCtx, client netip.Addr, now time.Time) Code {
-	if ok, wait := l.global.Allow(now); !ok {
-		return refuse(ctx, wait)
+func (l *limiter) admit(client netip.Addr, now time.Time) refusal {
+	if r := limited(l.global.Allow(now)); r.refused() {
+		return r
 	}
 	key := client.As16()
-	if ok, wait := l.perIP.Allow(key[:], now); !ok {
-		return refuse(ctx, wait)
-	}
-	return ""
+	return limited(l.perIP.Allow(key[:], now))
 }
 
 // validator charges a verified validator's request limit.
-func (l *limiter) validator(ctx *fasthttp.RequestCtx, pub [32]byte, now time.Time) Code {
-	if ok, wait := l.perVal.Allow(pub, now); !ok {
-		return refuse(ctx, wait)
-	}
-	return ""
+func (l *limiter) validator(pub [32]byte, now time.Time) refusal {
+	return limited(l.perVal.Allow(pub, now))
 }
 
 // handshake charges a verified validator's key-exchange limit.
-func (l *limiter) handshake(ctx *fasthttp.RequestCtx, pub [32]byte, now time.Time) Code {
-	if ok, wait := l.handshakes.Allow(pub, now); !ok {
-		return refuse(ctx, wait)
-	}
-	return ""
+func (l *limiter) handshake(pub [32]byte, now time.Time) refusal {
+	return limited(l.handshakes.Allow(pub, now))
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/ratelimit"
@@ -35,10 +36,8 @@ type Options struct {
 	Keys keystore.Store
 	// Nonces is the replay guard (required).
 	Nonces ReplayGuard
-	// Validators says who may talk to the miner and their stake (required).
-	Validators Validators
-	// MinStake is the least stake a validator needs; Fiber compares >=.
-	MinStake float64
+	// Stakes says who may talk to the miner, with their stake (required).
+	Stakes Stakes
 	// AllowEd25519 also accepts ed25519 hotkey signatures (Fiber never does).
 	AllowEd25519 bool
 	// NonceWindow is how far a nonce's time may be from ours either way;
@@ -82,6 +81,35 @@ type Options struct {
 	Rand io.Reader
 	// Limits are the rate limits; the zero value limits nothing.
 	Limits RateLimits
+}
+
+// Stakes is what the proxy needs of the validator list: for a decoded
+// public key, whether it is listed, its stake, and whether it may be
+// served (its stake is at least the minimum: validators.Eligible). It must
+// be safe for concurrent use and cheap (it is called on every request).
+type Stakes interface {
+	Stake(pub [32]byte) (stake float64, listed, eligible bool)
+}
+
+// ReplayGuard remembers nonces so each is accepted once: replay.Memory in
+// one process, replay.Redis shared by replicas.
+type ReplayGuard interface {
+	// Remember records one nonce.
+	Remember(scope nonce.Scope, n []byte, ts, now int64) error
+	// RememberPair records two nonces as one operation, all or nothing,
+	// which is one round trip for a shared guard; when one is refused it
+	// returns its index (0 or 1) and why, and neither is recorded, so a
+	// request refused with 429 nonce_capacity is served when sent again.
+	RememberPair(a, b nonce.Record, now int64) (int, error)
+	Len() int
+}
+
+// keyRefresher is a key store that serves entries from a local cache in
+// front of a shared backend: Fresh reads past the cache. When a token does
+// not open under a cached key, the validator may just have exchanged a new
+// one on another replica; the proxy then tries once more with Fresh.
+type keyRefresher interface {
+	Fresh(validator [32]byte, uuid []byte, now time.Time) (*keystore.Entry, error)
 }
 
 // RateLimits bound how fast requests are served. Each limit with a zero

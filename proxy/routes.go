@@ -32,13 +32,13 @@ func (m Mode) String() string {
 	return "unknown"
 }
 
-// Response says how the upstream's answer is relayed to the validator.
-type Response uint8
+// ResponseMode says how the upstream's answer is relayed to the validator.
+type ResponseMode uint8
 
 const (
 	// ResponseAuto encrypts when the request asks for it with
 	// X-Fiber-Response-Encryption: fernet, and is plain otherwise.
-	ResponseAuto Response = iota
+	ResponseAuto ResponseMode = iota
 	// ResponseEncrypted always encrypts under the request's key.
 	ResponseEncrypted
 	// ResponsePlain relays the app's response as it is.
@@ -46,7 +46,7 @@ const (
 )
 
 // String returns the response mode's config spelling.
-func (r Response) String() string {
+func (r ResponseMode) String() string {
 	switch r {
 	case ResponseAuto:
 		return "auto"
@@ -70,7 +70,7 @@ func (r Response) String() string {
 type Route struct {
 	Path     string
 	Mode     Mode
-	Response Response
+	Response ResponseMode
 }
 
 // route is a compiled Route with its metric label.

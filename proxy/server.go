@@ -72,9 +72,9 @@ func (h *Handler) serveError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
 		code = CodeHeaderTooLarge
 	}
-	writeError(ctx, code)
+	writeError(ctx, refuse(code))
 	ctx.SetConnectionClose()
-	h.opts.Metrics.Request("invalid_http", string(code), 0)
+	h.opts.Metrics.Request(labelInvalidHTTP, code.result(), 0)
 }
 
 // fasthttpLogger routes fasthttp's own messages to the handler's logger.

@@ -57,7 +57,8 @@ type relay struct {
 
 var relayPool = sync.Pool{New: func() any { return new(relay) }}
 
-// relayStream sets the validator's body to the app's streamed answer. An
+// relayStream sets the validator's body to the app's streamed answer and
+// takes the exchange: the relay finishes it when fasthttp closes it. An
 // encrypted stream's first line is read before anything is sent, so a
 // stream that cannot deliver it (the app cut it off, or it is over
 // limits.max_stream_line) is answered with a Code instead of a cut

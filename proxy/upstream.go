@@ -8,9 +8,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/fibergate/fibergate/internal/peek"
 	"github.com/valyala/fasthttp"
 )
 
@@ -119,8 +119,7 @@ func (s *idleStack) expire(cutoff time.Time, dst []*upConn) []*upConn {
 // done on it.
 type upConn struct {
 	c      net.Conn
-	raw    syscall.RawConn // nil when the socket cannot be peeked (TLS)
-	peek   peeker
+	sock   *peek.Socket // nil when the socket cannot be looked at (TLS)
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time // when it was last pooled
@@ -145,7 +144,7 @@ func (c *upConn) Write(p []byte) (int, error) {
 		// which it would then read as the next request. Such a connection
 		// must not carry one, so large writes go in pieces, each after a
 		// look for an early answer.
-		if c.writes > 0 && !c.early && c.raw != nil && c.peek.pending(c.raw) {
+		if c.writes > 0 && !c.early && c.sock.Pending() {
 			c.early = true
 		}
 		c.writes++
@@ -170,9 +169,7 @@ func (c *upConn) Read(p []byte) (int, error) {
 // stale reports whether a pooled connection has bytes nobody asked for
 // waiting on it (a second answer, or more than a Content-Length said) or
 // was closed by the app. Such a connection must never carry a request.
-func (c *upConn) stale() bool {
-	return c.raw != nil && c.peek.pending(c.raw)
-}
+func (c *upConn) stale() bool { return c.sock.Pending() }
 
 var (
 	upReaderPool sync.Pool
@@ -317,14 +314,10 @@ func (u *upstream) dial() (*upConn, error) {
 	c := &upConn{c: nc}
 	if u.o.TLS != nil {
 		// TLS reads records ahead (session tickets): a peek would see them
-		// as stray bytes, so a TLS connection is not peeked.
-		tc := tls.Client(nc, u.o.TLS)
-		c.c = tc
-	} else if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-			c.peek.fn = c.peek.recv
-		}
+		// as stray bytes, so a TLS connection is not looked at.
+		c.c = tls.Client(nc, u.o.TLS)
+	} else {
+		c.sock = peek.Of(nc)
 	}
 	c.attachBuffers()
 	return c, nil
@@ -538,8 +531,12 @@ func (x *exchange) reusable(ended bool) bool {
 }
 
 // finish releases the answer and pools or closes the connection. ended
-// says whether the answer's body was read exactly to its end.
+// says whether the answer's body was read exactly to its end. A finished
+// exchange is zero, and finishing it again does nothing.
 func (x *exchange) finish(ended bool) {
+	if x.c == nil {
+		return
+	}
 	keep := x.reusable(ended)
 	fasthttp.ReleaseResponse(x.resp)
 	if keep {
@@ -547,17 +544,5 @@ func (x *exchange) finish(ended bool) {
 	} else {
 		x.u.discard(x.c)
 	}
-	*x = exchange{}
-}
-
-// abandon closes the connection of an exchange nobody finished (a panic
-// on the way), so its place is not lost. A finished or handed-off
-// exchange is zero, and abandon does nothing.
-func (x *exchange) abandon() {
-	if x.c == nil {
-		return
-	}
-	fasthttp.ReleaseResponse(x.resp)
-	x.u.discard(x.c)
 	*x = exchange{}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/chain"
+	"github.com/fibergate/fibergate/nodes"
 )
 
 // Defaults of ChainOptions, taken when a field is not positive.
@@ -379,7 +380,7 @@ func (r *Registry) loadChainCache() (loaded bool) {
 	var vals []Validator
 	if err == nil {
 		var data []byte
-		if data, err = readNodesFile(path); err == nil {
+		if data, err = nodes.ReadFile(path); err == nil {
 			vals, err = parseNodes(data, SourceChain, cacheMatches(cs.opts.NetUID, cs.opts.Rule))
 		}
 	}
@@ -399,8 +400,8 @@ func (r *Registry) loadChainCache() (loaded bool) {
 // cacheMatches returns the check that a cache file was written for netuid
 // and rule: every node names netuid, and carries alpha_stake exactly when
 // the rule is Fiber 2.5's.
-func cacheMatches(netuid uint16, rule chain.StakeRule) func(*Node) error {
-	return func(n *Node) error {
+func cacheMatches(netuid uint16, rule chain.StakeRule) func(*nodes.Node) error {
+	return func(n *nodes.Node) error {
 		if n.NetUID != int(netuid) {
 			return fmt.Errorf("not of netuid %d", netuid)
 		}

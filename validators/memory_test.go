@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/nodes"
 )
 
 // allocated returns the bytes f allocates.
@@ -57,7 +58,7 @@ func TestLargeNodesFileMemory(t *testing.T) {
 		var err error
 		got := allocated(func() {
 			var data []byte
-			if data, err = readNodesFile(path); err == nil {
+			if data, err = nodes.ReadFile(path); err == nil {
 				vals, err = parseNodes(data, SourceNodesFile)
 			}
 		})

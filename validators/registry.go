@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/nodes"
 )
 
 // DefaultPoll is how often the nodes file is checked when Options.Poll is
@@ -76,26 +76,12 @@ type Registry struct {
 
 	mu       sync.Mutex // serializes reads of the nodes file and the fields below
 	file     []Validator
-	stamp    FileStamp // of the last attempted read
-	stampAt  time.Time // when stamp was taken
-	hash     [32]byte  // content hash of the last attempted read
-	hashGood bool      // whether that content loaded
-	fileErr  error     // why the last read failed; nil after a good one
-	failedAt time.Time // when reads began to fail
-}
-
-// FileStamp is what a stat tells about a file, to see whether it changed.
-// Size and modification time alone miss a file replaced by one of the same size and
-// time (cp -p, rsync -t and tar set the time they copy): the inode changes
-// when a file is renamed over it, and the change time (which no one can
-// set) whenever it is written or its times are set.
-type FileStamp struct {
-	size  int64
-	mtime time.Time
-	ctime time.Time // zero where the system does not say
-	dev   uint64
-	ino   uint64
-	err   string
+	stamp    nodes.FileStamp // of the last attempted read
+	stampAt  time.Time       // when stamp was taken
+	hash     [32]byte        // content hash of the last attempted read
+	hashGood bool            // whether that content loaded
+	fileErr  error           // why the last read failed; nil after a good one
+	failedAt time.Time       // when reads began to fail
 }
 
 // New builds a Registry from opts. A bad static entry, or a nodes file that
@@ -197,25 +183,6 @@ func (r *Registry) LastRefresh() time.Time {
 	return time.Unix(0, r.lastRefresh.Load())
 }
 
-// Check returns the validator with public key pub if it may talk to the
-// miner: it is in the list and its stake is at least minStake (equal is
-// enough, as in Fiber). Otherwise it returns ErrUnknown (with the zero
-// Validator) or ErrLowStake (with the validator found). The all-zero key
-// is always ErrUnknown. Check does not allocate.
-func (r *Registry) Check(pub [32]byte, minStake float64) (Validator, error) {
-	if pub == ([32]byte{}) {
-		return Validator{}, ErrUnknown
-	}
-	v, ok := r.set.Load().Lookup(pub)
-	if !ok {
-		return Validator{}, ErrUnknown
-	}
-	if !(v.Stake >= minStake) { // a NaN minimum refuses everyone
-		return v, ErrLowStake
-	}
-	return v, nil
-}
-
 // Run polls the nodes file every Options.Poll, reloading it when it
 // changes, and reads the chain (see ChainOptions), until ctx is done. With
 // neither source it returns at once. It returns nil.
@@ -266,7 +233,7 @@ func (r *Registry) Refresh() error {
 func (r *Registry) pollOnce() {
 	r.mu.Lock()
 	st := r.statLocked()
-	if st.Same(r.stamp) && r.stampAt.Sub(st.changed()) > racyWindow {
+	if st.Same(r.stamp) && r.stampAt.Sub(st.Changed()) > racyWindow {
 		r.mu.Unlock()
 		return
 	}
@@ -278,33 +245,7 @@ func (r *Registry) pollOnce() {
 	}
 }
 
-// Same reports whether two stats show the same file, unchanged.
-func (a FileStamp) Same(b FileStamp) bool {
-	return a.size == b.size && a.mtime.Equal(b.mtime) && a.ctime.Equal(b.ctime) &&
-		a.dev == b.dev && a.ino == b.ino && a.err == b.err
-}
-
-// changed is the latest of the file's times.
-func (a FileStamp) changed() time.Time {
-	if a.ctime.After(a.mtime) {
-		return a.ctime
-	}
-	return a.mtime
-}
-
-func (r *Registry) statLocked() FileStamp { return StatFile(r.path) }
-
-// StatFile stats path. A file that cannot be stat'ed gives a stamp that
-// records why, so a second failure for the same reason is the same.
-func StatFile(path string) FileStamp {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return FileStamp{err: err.Error()}
-	}
-	st := FileStamp{size: fi.Size(), mtime: fi.ModTime()}
-	st.ctime, st.dev, st.ino = statIdentity(fi)
-	return st
-}
+func (r *Registry) statLocked() nodes.FileStamp { return nodes.StatFile(r.path) }
 
 // readResult says what a read of the nodes file found.
 type readResult int
@@ -339,7 +280,7 @@ func (r *Registry) readLocked(force bool) (readResult, error) {
 
 // loadLocked is readLocked's read and parse. r.mu must be held.
 func (r *Registry) loadLocked(force bool) (readResult, error) {
-	data, err := readNodesFile(r.path)
+	data, err := nodes.ReadFile(r.path)
 	if err != nil {
 		// Forget the content, so the file coming back is read and reported
 		// even if it comes back unchanged.

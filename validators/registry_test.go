@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/internal/testvectors"
+	"github.com/fibergate/fibergate/nodes"
+	"github.com/google/go-cmp/cmp"
 )
 
 // key returns a distinct test public key and its SS58 address (prefix 42).
@@ -312,7 +312,7 @@ func TestParseNodes(t *testing.T) {
 		{"null entry", `[null]`, 0, "entry [0]: want an object"},
 		{"entry not object", `{"` + a + `": 5}`, 0, "want an object"},
 		{"duplicate key", `[{"hotkey": "` + a + `", "stake": 1}, {"hotkey": "` + aOther + `", "stake": 2}]`, 0, "entry [1]: the same key as entry [0]"},
-		{"too many entries", "[" + strings.Repeat("{},", maxNodes) + "{}]", 0, "more than the 65536"},
+		{"too many entries", "[" + strings.Repeat("{},", nodes.MaxEntries) + "{}]", 0, "more than the 65536"},
 		{"duplicate object key", `{"` + a + `": {"hotkey": "` + a + `", "stake": 1}, "` + a + `": {"hotkey": "` + a + `", "stake": 2}}`, 0, "the same key as"},
 	}
 	for _, tc := range cases {

@@ -1,7 +1,6 @@
 package validators
 
 import (
-	"errors"
 	"math"
 	"sort"
 )
@@ -17,16 +16,6 @@ const (
 	SourceNodesFile = "nodes_file"
 	// SourceChain is the list read from a subtensor node.
 	SourceChain = "chain"
-)
-
-// Errors returned by Registry.Check. They are returned as they are, never
-// wrapped, so the hot path allocates nothing.
-var (
-	// ErrUnknown means the key is not in the list (or is the all-zero key,
-	// which is never accepted).
-	ErrUnknown = errors.New("validator not in the validator list")
-	// ErrLowStake means the validator's stake is below the minimum.
-	ErrLowStake = errors.New("validator stake below the minimum")
 )
 
 // Validator is one validator allowed to talk to the miner.
@@ -112,3 +101,8 @@ func (s *Set) All() []Validator {
 	sort.Slice(out, func(i, j int) bool { return out[i].Hotkey < out[j].Hotkey })
 	return out
 }
+
+// Eligible is the minimum-stake rule, the one place it is written: a
+// validator may talk to the miner when its stake is at least min (equal is
+// enough, as in Fiber). A NaN stake or minimum refuses.
+func Eligible(stake, min float64) bool { return stake >= min }

@@ -46,7 +46,7 @@ func (rd readiness) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case set.Len() == 0:
 		http.Error(w, "not ready: the validator list is empty", http.StatusServiceUnavailable)
 		return
-	case !(set.MaxStake() >= rd.minStake):
+	case !validators.Eligible(set.MaxStake(), rd.minStake):
 		http.Error(w, fmt.Sprintf("not ready: no validator has validators.min_stake (%g): %d listed, the highest stake %g",
 			rd.minStake, set.Len(), set.MaxStake()), http.StatusServiceUnavailable)
 		return

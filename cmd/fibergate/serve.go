@@ -57,12 +57,16 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
-// stakes adapts the validator registry to what the proxy asks of it.
-type stakes struct{ r *validators.Registry }
+// stakes adapts the validator registry to what the proxy asks of it: a
+// listed validator's stake, and whether it reaches min_stake.
+type stakes struct {
+	r   *validators.Registry
+	min float64
+}
 
-func (s stakes) Stake(pub [32]byte) (float64, bool) {
+func (s stakes) Stake(pub [32]byte) (float64, bool, bool) {
 	v, ok := s.r.Current().Lookup(pub)
-	return v.Stake, ok
+	return v.Stake, ok, ok && validators.Eligible(v.Stake, s.min)
 }
 
 // serve builds every part from cfg and runs until ctx is done, then shuts
@@ -140,8 +144,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		RSAKey:          rsaKey,
 		Keys:            b.keys(),
 		Nonces:          b.nonces(),
-		Validators:      stakes{vals},
-		MinStake:        cfg.Validators.MinStake,
+		Stakes:          stakes{vals, cfg.Validators.MinStake},
 		AllowEd25519:    cfg.Validators.AllowEd25519,
 		NonceWindow:     cfg.NonceWindow,
 		KeyTTL:          cfg.Handshake.KeyTTL,
@@ -338,7 +341,7 @@ func proxyMode(m config.Mode) proxy.Mode {
 	return proxy.ModeEncrypted
 }
 
-func proxyResponse(r config.ResponseMode) proxy.Response {
+func proxyResponse(r config.ResponseMode) proxy.ResponseMode {
 	switch r {
 	case config.ResponseEncrypted:
 		return proxy.ResponseEncrypted

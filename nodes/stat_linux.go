@@ -1,6 +1,6 @@
 //go:build linux
 
-package validators
+package nodes
 
 import (
 	"os"
