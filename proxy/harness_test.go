@@ -19,13 +19,13 @@ import (
 
 	"github.com/fibergate/fibergate/client"
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -167,7 +167,7 @@ type gate struct {
 	URL     string
 	Handler *proxy.Handler
 	Keys    *keystore.Memory
-	Nonces  *nonce.Guard
+	Nonces  *replay.Memory
 	Clock   *clock
 	RSA     *rsa.PrivateKey
 	Reg     *prometheus.Registry
@@ -234,8 +234,8 @@ func startGate(t testing.TB, o gateOptions) *gate {
 	}
 	clk := &clock{}
 	clk.Set(o.now)
-	keys := keystore.NewMemory(keystore.Options{})
-	guard := nonce.NewGuard(nonce.Options{})
+	keys := keystore.NewMemory(keystore.MemoryOptions{})
+	guard := replay.NewMemory(replay.MemoryOptions{})
 	var replay proxy.ReplayGuard = guard
 	if o.nonces != nil {
 		replay, guard = o.nonces, nil
