@@ -236,17 +236,17 @@ func startGate(t testing.TB, o gateOptions) *gate {
 	clk.Set(o.now)
 	keys := keystore.NewMemory(keystore.MemoryOptions{})
 	guard := replay.NewMemory(replay.MemoryOptions{})
-	var replay proxy.ReplayGuard = guard
+	var nonces proxy.ReplayGuard = guard
 	if o.nonces != nil {
-		replay, guard = o.nonces, nil
+		nonces, guard = o.nonces, nil
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: replay.Len})
+	m := metrics.New(reg, metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: nonces.Len})
 	h, err := proxy.New(proxy.Options{
 		MinerHotkey:     mustPub(o.miner),
 		RSAKey:          o.rsa,
 		Keys:            keys,
-		Nonces:          replay,
+		Nonces:          nonces,
 		Stakes:          tableStakes{o.validators, o.minStake},
 		Routes:          o.routes,
 		Default:         def,
