@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-6}
-pattern='BenchmarkVerify$|BenchmarkDecrypt$|BenchmarkSeal$|BenchmarkFloor$|BenchmarkParse$|BenchmarkRemember$|BenchmarkGet$|BenchmarkPut$|BenchmarkDecode$|BenchmarkDecryptSymmetricKey$|BenchmarkCheck$|BenchmarkLimitParallel$|BenchmarkKeyedParallel$|BenchmarkRememberPair$'
-pkgs="./crypto/sr25519 ./crypto/fernet ./crypto/nonce ./keystore ./crypto/ss58 ./crypto/rsakey ./validators ./ratelimit"
+pattern='BenchmarkVerify$|BenchmarkDecrypt$|BenchmarkSeal$|BenchmarkFloor$|BenchmarkParse$|BenchmarkMemoryRemember$|BenchmarkGet$|BenchmarkPut$|BenchmarkDecode$|BenchmarkDecryptSymmetricKey$|BenchmarkCheck$|BenchmarkLimitParallel$|BenchmarkKeyedParallel$|BenchmarkMemoryRememberPair$'
+pkgs="./crypto/sr25519 ./crypto/fernet ./crypto/nonce ./replay ./keystore ./crypto/ss58 ./crypto/rsakey ./validators ./ratelimit"
 go test -run '^$' -bench "$pattern" -benchtime 1x $pkgs >/dev/null # build once
 for i in $(seq "$rounds"); do
   for p in $pkgs; do

@@ -70,8 +70,9 @@ type Config struct {
 	// NonceWindow is how far a nonce's timestamp may be from the server's
 	// clock, in either direction. Default 120s, as in Fiber.
 	NonceWindow time.Duration `yaml:"nonce_window"`
-	// Replay configures the in-memory replay guard, which remembers used
-	// nonces (keystore.backend memory; with redis, Redis holds them).
+	// Replay configures the in-memory replay guard (replay.Memory), which
+	// remembers used nonces (keystore.backend memory; with redis, Redis
+	// holds them, in replay.Redis).
 	Replay Replay `yaml:"replay"`
 	// Validators says who may talk to the miner and with what stake.
 	Validators Validators `yaml:"validators"`
@@ -153,7 +154,7 @@ type Handshake struct {
 	MaxKeysPerValidator int `yaml:"max_keys_per_validator"`
 }
 
-// Replay configures the in-memory replay guard.
+// Replay configures the in-memory replay guard, replay.Memory.
 type Replay struct {
 	// MaxMemory is the most memory the guard may hold. Every encrypted
 	// request records two nonces (header and body), each for about

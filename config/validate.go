@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/replay"
 )
 
 // minMaxHeader is the least header limit that still fits a Fiber request's
@@ -145,7 +145,7 @@ func (k *checker) validate() {
 	k.atLeastOne("handshake.max_keys_per_validator", h.MaxKeysPerValidator)
 	k.positiveDuration("nonce_window", c.NonceWindow)
 	if c.NonceWindow > 0 {
-		if least := Size(nonce.MinMemory(c.NonceWindow)); c.Replay.MaxMemory < least {
+		if least := Size(replay.MinMemory(c.NonceWindow)); c.Replay.MaxMemory < least {
 			k.add("replay.max_memory", c.Replay.MaxMemory.String(),
 				"must be at least "+least.String()+" with nonce_window "+formatDuration(c.NonceWindow)+
 					" (the replay guard's fixed part and one small table a second); the default is "+DefaultReplayMaxMemory.String())

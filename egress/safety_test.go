@@ -207,7 +207,7 @@ func TestHandshakeTimeout(t *testing.T) {
 // Keys recorded in a key store are used again by a new Handler (as after
 // a restart with keys.persist_file): no exchange.
 func TestRestoredKeysAreUsed(t *testing.T) {
-	keys := keystore.NewMemory(keystore.Options{TTL: DefaultKeyTTL, MaxPerValidator: 1})
+	keys := keystore.NewMemory(keystore.MemoryOptions{TTL: DefaultKeyTTL, MaxPerValidator: 1})
 	r := newRig(t, rigOptions{egress: func(o *Options) { o.Keys = keys }})
 	if a := r.post(r.minerPath("/echo"), `{}`); a.status != 200 {
 		t.Fatal(a.status)

@@ -9,7 +9,7 @@ import (
 
 func BenchmarkGet(b *testing.B) {
 	const validators, perValidator = 1000, 4
-	m := NewMemory(Options{})
+	m := NewMemory(MemoryOptions{})
 	key := newKey(b, "bench")
 	type ref struct {
 		v [32]byte
@@ -39,7 +39,7 @@ func BenchmarkGet(b *testing.B) {
 }
 
 func BenchmarkPut(b *testing.B) {
-	m := NewMemory(Options{})
+	m := NewMemory(MemoryOptions{})
 	key := newKey(b, "bench")
 	vs := make([][32]byte, 1000)
 	for i := range vs {

@@ -19,10 +19,10 @@ const GuardStateSuffix = ".replay"
 // snapshot at persistFile.
 func GuardStatePath(persistFile string) string { return persistFile + GuardStateSuffix }
 
-// SaveGuardState writes a replay guard's state (crypto/nonce's bytes) to
-// path as one Fernet token under storageKey, replaced atomically as the key
-// snapshot is: the state holds the guard's hashing key, which must not sit
-// on disk in clear.
+// SaveGuardState writes a replay guard's state (replay.Memory's Snapshot or
+// replay.HorizonState) to path as one Fernet token under storageKey,
+// replaced atomically as the key snapshot is: the state holds the guard's
+// hashing key, which must not sit on disk in clear.
 func SaveGuardState(path string, storageKey *fernet.Key, state []byte) error {
 	if storageKey == nil {
 		return fmt.Errorf("saving replay guard state %q: no storage key", path)

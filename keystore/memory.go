@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// Options configures a Memory store. Zero fields take the defaults.
-type Options struct {
+// MemoryOptions configures a Memory store. Zero fields take the defaults.
+type MemoryOptions struct {
 	// TTL is how long an entry stays usable after Created; it also caps an
 	// Expires given to Put. Default DefaultTTL (5h).
 	TTL time.Duration
@@ -52,7 +52,7 @@ type shard struct {
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty store configured by opts.
-func NewMemory(opts Options) *Memory {
+func NewMemory(opts MemoryOptions) *Memory {
 	var n int
 	opts.TTL, opts.MaxPerValidator, n = sizes(opts.TTL, opts.MaxPerValidator, opts.Shards)
 	m := &Memory{

@@ -34,7 +34,7 @@ func entry(t testing.TB, v int, uuid string) *Entry {
 }
 
 func TestPutRejects(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	good := entry(t, 1, "u")
 	tests := []struct {
 		name string
@@ -66,7 +66,7 @@ func TestPutRejects(t *testing.T) {
 }
 
 func TestGetExpiry(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	e := entry(t, 1, "u")
 	if err := m.Put(e, t0); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestGetExpiry(t *testing.T) {
 }
 
 func TestPutStoresCopyAndSetsTimes(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	e := entry(t, 1, "u")
 	e.Expires = t0.Add(100 * time.Hour) // over the TTL: capped
 	if err := m.Put(e, t0); err != nil {
@@ -133,7 +133,7 @@ func TestPutStoresCopyAndSetsTimes(t *testing.T) {
 }
 
 func TestPutReplaces(t *testing.T) {
-	m := NewMemory(Options{})
+	m := NewMemory(MemoryOptions{})
 	first, second := entry(t, 1, "u"), entry(t, 1, "u")
 	second.Key = newKey(t, "second")
 	m.Put(first, t0)
@@ -153,7 +153,7 @@ func TestPutReplaces(t *testing.T) {
 }
 
 func TestCapEvictsOldest(t *testing.T) {
-	m := NewMemory(Options{MaxPerValidator: 3})
+	m := NewMemory(MemoryOptions{MaxPerValidator: 3})
 	for i := range 3 {
 		if err := m.Put(entry(t, 1, fmt.Sprint("u", i)), t0.Add(time.Duration(i)*time.Second)); err != nil {
 			t.Fatal(err)
@@ -178,7 +178,7 @@ func TestCapEvictsOldest(t *testing.T) {
 }
 
 func TestDelete(t *testing.T) {
-	m := NewMemory(Options{})
+	m := NewMemory(MemoryOptions{})
 	m.Put(entry(t, 1, "a"), t0)
 	m.Put(entry(t, 1, "b"), t0)
 	m.Delete(validator(1), []byte("a"))
@@ -196,7 +196,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour, Shards: 4})
+	m := NewMemory(MemoryOptions{TTL: time.Hour, Shards: 4})
 	for i := range 10 {
 		m.Put(entry(t, i, "old"), t0)
 		m.Put(entry(t, i, "new"), t0.Add(30*time.Minute))
@@ -223,7 +223,7 @@ func TestSweep(t *testing.T) {
 }
 
 func TestRunSweepsUntilDone(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	// Put two hours ago: expired an hour ago by the real clock Run uses.
 	if err := m.Put(entry(t, 1, "u"), time.Now().Add(-2*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestRunSweepsUntilDone(t *testing.T) {
 }
 
 func TestEntriesAndRestore(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	m.Put(entry(t, 2, "b"), t0)
 	m.Put(entry(t, 1, "a"), t0)
 	m.Put(entry(t, 1, "old"), t0.Add(-50*time.Minute))
@@ -262,7 +262,7 @@ func TestEntriesAndRestore(t *testing.T) {
 	}
 
 	all := m.Entries(t0)
-	r := NewMemory(Options{TTL: time.Hour})
+	r := NewMemory(MemoryOptions{TTL: time.Hour})
 	n, err := r.Restore(append(all, nil, &Entry{Validator: validator(3), UUID: "x"}), t0.Add(20*time.Minute))
 	if n != 2 {
 		t.Errorf("Restore: stored %d, want 2 (one expired)", n)
@@ -277,7 +277,7 @@ func TestEntriesAndRestore(t *testing.T) {
 }
 
 func TestGetDoesNotAllocate(t *testing.T) {
-	m := NewMemory(Options{})
+	m := NewMemory(MemoryOptions{})
 	m.Put(entry(t, 1, "uuid"), t0)
 	v, u := validator(1), []byte("uuid")
 	allocs := testing.AllocsPerRun(100, func() {
@@ -291,7 +291,7 @@ func TestGetDoesNotAllocate(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Minute, MaxPerValidator: 4, Shards: 8})
+	m := NewMemory(MemoryOptions{TTL: time.Minute, MaxPerValidator: 4, Shards: 8})
 	keys := make([]*fernet.Key, 8)
 	for i := range keys {
 		keys[i] = newKey(t, fmt.Sprint(i))
@@ -357,7 +357,7 @@ func TestConcurrent(t *testing.T) {
 
 func TestShardsRounded(t *testing.T) {
 	for _, tc := range []struct{ in, want int }{{0, DefaultShards}, {1, 1}, {3, 4}, {64, 64}, {65, 128}} {
-		if got := len(NewMemory(Options{Shards: tc.in}).shards); got != tc.want {
+		if got := len(NewMemory(MemoryOptions{Shards: tc.in}).shards); got != tc.want {
 			t.Errorf("Shards %d: got %d shards, want %d", tc.in, got, tc.want)
 		}
 	}

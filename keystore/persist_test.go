@@ -12,7 +12,7 @@ import (
 )
 
 func TestNewPersisterRejects(t *testing.T) {
-	m, sk := NewMemory(Options{}), storageKey(t)
+	m, sk := NewMemory(MemoryOptions{}), storageKey(t)
 	tests := []struct {
 		name  string
 		store *Memory
@@ -44,7 +44,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestPersisterSavesOnlyChanges(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	sk := storageKey(t)
 	path := filepath.Join(t.TempDir(), "keys.snap")
 	var saves atomic.Int32
@@ -90,7 +90,7 @@ func TestPersisterSavesOnlyChanges(t *testing.T) {
 }
 
 func TestPersisterRetriesAfterFailure(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	sk := storageKey(t)
 	dir := filepath.Join(t.TempDir(), "later")
 	path := filepath.Join(dir, "keys.snap")
@@ -126,7 +126,7 @@ func TestPersisterRetriesAfterFailure(t *testing.T) {
 }
 
 func TestPersisterSave(t *testing.T) {
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	m.Put(entry(t, 1, "a"), t0)
 	m.Put(entry(t, 2, "b"), t0.Add(-50*time.Minute))
 	sk := storageKey(t)

@@ -37,15 +37,15 @@ const (
 
 // Operations named to RedisOptions.OnError.
 const (
-	OpGet          = "get"
-	OpPut          = "put"
-	OpDelete       = "delete"
-	OpSubscription = "subscription"
-	// OpDecode is a stored value that does not open: damaged, sealed under
-	// another storage key, or moved from another key's name. It is
+	RedisOpGet          = "get"
+	RedisOpPut          = "put"
+	RedisOpDelete       = "delete"
+	RedisOpSubscription = "subscription"
+	// RedisOpDecode is a stored value that does not open: damaged, sealed
+	// under another storage key, or moved from another key's name. It is
 	// answered as no key (the validator exchanges a new one, which
 	// replaces it), never served and never a lasting 503.
-	OpDecode = "decode"
+	RedisOpDecode = "decode"
 )
 
 // RedisOptions configures a Redis store. Zero fields take the defaults.
@@ -59,7 +59,7 @@ type RedisOptions struct {
 	// Prefix starts every key and the channel name, so several deployments
 	// can share one Redis. Default DefaultRedisPrefix.
 	Prefix string
-	// TTL and MaxPerValidator are as in Options, and hold across every
+	// TTL and MaxPerValidator are as in MemoryOptions, and hold across every
 	// replica sharing the Redis.
 	TTL             time.Duration
 	MaxPerValidator int
@@ -67,7 +67,7 @@ type RedisOptions struct {
 	// cache. Default DefaultShards.
 	Shards int
 	// OnError, if set, receives every failed Redis operation with its name
-	// (OpGet, OpPut, OpDelete, OpSubscription, OpDecode). It must not
+	// (RedisOpGet, RedisOpPut, RedisOpDelete, RedisOpSubscription, RedisOpDecode). It must not
 	// block.
 	OnError func(op string, err error)
 }
@@ -255,7 +255,7 @@ return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}
 // not allocate; otherwise it reads Redis once and caches what it found.
 // A Redis failure is an error wrapping ErrUnavailable. A value that does
 // not open (damaged, under another storage key, moved from another name)
-// is ErrNotFound, after OnError is told (OpDecode): the validator's next
+// is ErrNotFound, after OnError is told (RedisOpDecode): the validator's next
 // key exchange replaces it.
 func (r *Redis) Get(validator [32]byte, uuid []byte, now time.Time) (*Entry, error) {
 	if r.cacheUsable() {
@@ -286,10 +286,10 @@ func (r *Redis) fetch(validator [32]byte, uuid []byte, now time.Time) (*Entry, e
 	epoch := r.epoch.Load()
 	res, err := getScript.Run(context.Background(), r.c, []string{r.EntryKey(validator, uuid), r.genKey}).Slice()
 	if err != nil {
-		return nil, r.fail(OpGet, err)
+		return nil, r.fail(RedisOpGet, err)
 	}
 	if len(res) != 2 {
-		return nil, r.fail(OpGet, fmt.Errorf("unexpected reply of %d elements", len(res)))
+		return nil, r.fail(RedisOpGet, fmt.Errorf("unexpected reply of %d elements", len(res)))
 	}
 	gen := genOf(res[1])
 	r.ObserveGeneration(gen)
@@ -298,11 +298,11 @@ func (r *Redis) fetch(validator [32]byte, uuid []byte, now time.Time) (*Entry, e
 	}
 	token, ok := res[0].(string)
 	if !ok {
-		return nil, r.fail(OpGet, fmt.Errorf("unexpected value of type %T", res[0]))
+		return nil, r.fail(RedisOpGet, fmt.Errorf("unexpected value of type %T", res[0]))
 	}
 	e, err := r.open([]byte(token), validator, uuid)
 	if err != nil {
-		r.fail(OpDecode, err)
+		r.fail(RedisOpDecode, err)
 		return nil, ErrNotFound
 	}
 	if !now.Before(e.Expires) {
@@ -482,7 +482,7 @@ func (r *Redis) Put(e *Entry, now time.Time) error {
 		r.prefix+"key:"+vhex+":", vhex,
 	).Int64()
 	if err != nil {
-		return r.fail(OpPut, err)
+		return r.fail(RedisOpPut, err)
 	}
 	r.ObserveGeneration(gen)
 	r.fill(&stored, gen, epoch)
@@ -510,7 +510,7 @@ func (r *Redis) Delete(validator [32]byte, uuid []byte) {
 		string(uuid), r.channel, hex.EncodeToString(validator[:]),
 	).Int64()
 	if err != nil {
-		r.fail(OpDelete, err)
+		r.fail(RedisOpDelete, err)
 		return
 	}
 	r.ObserveGeneration(gen)
@@ -707,7 +707,7 @@ func (r *Redis) subscribe(ctx context.Context) (up bool) {
 					continue
 				}
 			}
-			r.fail(OpSubscription, err)
+			r.fail(RedisOpSubscription, err)
 			return up
 		}
 		pinged = false
@@ -716,7 +716,7 @@ func (r *Redis) subscribe(ctx context.Context) (up bool) {
 			if m.Kind == "subscribe" {
 				if err := r.resync(ctx); err != nil {
 					if ctx.Err() == nil {
-						r.fail(OpSubscription, err)
+						r.fail(RedisOpSubscription, err)
 					}
 					return up
 				}

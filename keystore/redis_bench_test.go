@@ -55,7 +55,7 @@ func BenchmarkStoreGet(b *testing.B) {
 		name string
 		make func(b *testing.B) Store
 	}{
-		{"memory", func(b *testing.B) Store { return NewMemory(Options{}) }},
+		{"memory", func(b *testing.B) Store { return NewMemory(MemoryOptions{}) }},
 		{"redis-cached", func(b *testing.B) Store { return newRedis(b, true) }},
 		{"redis-uncached", func(b *testing.B) Store { return newRedis(b, false) }},
 	}

@@ -386,7 +386,7 @@ func TestRedisReexchangeSeenAtOnce(t *testing.T) {
 	sk := storageKey(t)
 	a := newReplica(t, srv, sk, RedisOptions{}, true)
 	b := newReplica(t, srv, sk, RedisOptions{}, true)
-	guardA, err := replay.New(replay.Options{Client: a.c, Sync: a.store})
+	guardA, err := replay.NewRedis(replay.RedisOptions{Client: a.c, Sync: a.store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func TestRedisDelete(t *testing.T) {
 // A value moved to another validator's or uuid's key, sealed under another
 // storage key, or damaged is never served: it is no key (the validator
 // exchanges a new one, which replaces it), never the moved key, never a
-// lasting 503; OnError is told (OpDecode).
+// lasting 503; OnError is told (RedisOpDecode).
 func TestRedisRefusesForeignValues(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	sk := storageKey(t)
@@ -515,7 +515,7 @@ func TestRedisRefusesForeignValues(t *testing.T) {
 			}
 		})
 	}
-	if !r.errs.has(OpDecode) {
+	if !r.errs.has(RedisOpDecode) {
 		t.Error("OnError was not told of the refused values")
 	}
 }
@@ -549,7 +549,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 			t.Errorf("%s with Redis down took %v, want under %v", name, d, failBound)
 		}
 	}
-	for _, op := range []string{OpGet, OpPut, OpSubscription} {
+	for _, op := range []string{RedisOpGet, RedisOpPut, RedisOpSubscription} {
 		if !a.errs.has(op) {
 			t.Errorf("OnError was not told of a failed %s", op)
 		}

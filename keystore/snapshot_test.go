@@ -25,7 +25,7 @@ func storageKey(t testing.TB) *fernet.Key {
 
 func fillStore(t *testing.T) *Memory {
 	t.Helper()
-	m := NewMemory(Options{TTL: time.Hour})
+	m := NewMemory(MemoryOptions{TTL: time.Hour})
 	for i := range 5 {
 		for _, u := range []string{"a", "b"} {
 			if err := m.Put(entry(t, i, u), t0.Add(time.Duration(i)*time.Minute)); err != nil {
@@ -74,7 +74,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Errorf("entry %d: original key got %q, %v on a token of the loaded one", i, pt, err)
 		}
 	}
-	r := NewMemory(Options{TTL: time.Hour})
+	r := NewMemory(MemoryOptions{TTL: time.Hour})
 	if n, err := r.Restore(got, t0); n != len(want) || err != nil {
 		t.Errorf("Restore of loaded entries: got %d, %v; want %d, nil", n, err, len(want))
 	}

@@ -7,7 +7,7 @@ import (
 	"github.com/fibergate/fibergate/crypto/fernet"
 )
 
-// Defaults for Options.
+// Defaults for MemoryOptions and RedisOptions.
 const (
 	// DefaultTTL is how long a key stays usable after its exchange, as in
 	// Fiber.

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -135,8 +135,8 @@ func startTarget(t *testing.T, o targetOptions) *testTarget {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := keystore.NewMemory(keystore.Options{})
-	guard := nonce.NewGuard(nonce.Options{Window: o.nonceWindow, MaxMemory: o.replayBytes})
+	keys := keystore.NewMemory(keystore.MemoryOptions{})
+	guard := replay.NewMemory(replay.MemoryOptions{Window: o.nonceWindow, MaxMemory: o.replayBytes})
 	m := metrics.New(prometheus.NewRegistry(), metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: guard.Len})
 	h, err := proxy.New(proxy.Options{
 		MinerHotkey: miner,

@@ -15,6 +15,7 @@ import (
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/proxy"
+	"github.com/fibergate/fibergate/replay"
 )
 
 // checkLatency checks the order of a latency summary.
@@ -453,7 +454,7 @@ func TestOptionsRefused(t *testing.T) {
 // nonce_capacity. The result and its text say so, by status and code.
 func TestReportsRefusals(t *testing.T) {
 	const w = 10 * time.Second
-	tg := startTarget(t, targetOptions{validators: 2, nonceWindow: w, replayBytes: nonce.NewGuard(nonce.Options{Window: w}).MemoryBytes() + 4<<10})
+	tg := startTarget(t, targetOptions{validators: 2, nonceWindow: w, replayBytes: replay.NewMemory(replay.MemoryOptions{Window: w}).MemoryBytes() + 4<<10})
 	res := run(t, Options{URL: tg.URL, Miner: bobSS58, Validators: 2, Concurrency: 4, Rate: 400, Duration: 2 * time.Second, NonceWindow: w})
 	refused := res.NotOK["429 nonce_capacity"]
 	if refused == 0 || res.OK == 0 || refused+res.OK != res.Ops || res.Errors != refused {

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -51,12 +51,12 @@ func benchServe(b *testing.B, size int, encryptResponse bool) {
 	kp, _ := sr25519.KeypairFromSeed(seed)
 	rsaKey, _ := rsakey.Generate(2048, rand.Reader)
 	miner, _, _ := ss58.Decode("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty")
-	keys := keystore.NewMemory(keystore.Options{})
+	keys := keystore.NewMemory(keystore.MemoryOptions{})
 	h, err := New(Options{
 		MinerHotkey: miner,
 		RSAKey:      rsaKey,
 		Keys:        keys,
-		Nonces:      nonce.NewGuard(nonce.Options{MaxMemory: 256 << 20}),
+		Nonces:      replay.NewMemory(replay.MemoryOptions{MaxMemory: 256 << 20}),
 		Stakes:      fuzzStakes{kp.Public(): 5000},
 		Default:     Route{Mode: ModeEncrypted, Response: ResponseAuto},
 		UpstreamURL: "http://" + ln.Addr().String(),

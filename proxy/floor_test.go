@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/proxy"
+	"github.com/fibergate/fibergate/replay"
 )
 
 // TestNonceUnverifiable: behind a replay guard whose memory begins at a
@@ -25,7 +25,7 @@ func TestNonceUnverifiable(t *testing.T) {
 	g := startGate(t, gateOptions{
 		upstream: up.URL,
 		now:      start,
-		nonces:   nonce.NewGuard(nonce.Options{Floor: floor.UnixNano()}),
+		nonces:   replay.NewMemory(replay.MemoryOptions{Floor: floor.UnixNano()}),
 		routes: []proxy.Route{
 			{Path: "/signed/*", Mode: proxy.ModeSigned},
 			{Path: "/enc/*", Mode: proxy.ModeEncrypted, Response: proxy.ResponsePlain},

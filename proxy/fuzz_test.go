@@ -12,12 +12,12 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/internal/headers"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -47,8 +47,8 @@ func handlerForFuzz(tb testing.TB) *Handler {
 		}
 		alice, _, _ := ss58.Decode("5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY")
 		bob, _, _ := ss58.Decode("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty")
-		keys := keystore.NewMemory(keystore.Options{})
-		guard := nonce.NewGuard(nonce.Options{})
+		keys := keystore.NewMemory(keystore.MemoryOptions{})
+		guard := replay.NewMemory(replay.MemoryOptions{})
 		h, err := New(Options{
 			MinerHotkey: bob,
 			RSAKey:      key,

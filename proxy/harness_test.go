@@ -19,7 +19,6 @@ import (
 
 	"github.com/fibergate/fibergate/client"
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
@@ -27,6 +26,7 @@ import (
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
+	"github.com/fibergate/fibergate/replay"
 	"github.com/fibergate/fibergate/validators"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -167,7 +167,7 @@ type gate struct {
 	URL     string
 	Handler *proxy.Handler
 	Keys    *keystore.Memory
-	Nonces  *nonce.Guard
+	Nonces  *replay.Memory
 	Clock   *clock
 	RSA     *rsa.PrivateKey
 	Reg     *prometheus.Registry
@@ -234,19 +234,19 @@ func startGate(t testing.TB, o gateOptions) *gate {
 	}
 	clk := &clock{}
 	clk.Set(o.now)
-	keys := keystore.NewMemory(keystore.Options{})
-	guard := nonce.NewGuard(nonce.Options{})
-	var replay proxy.ReplayGuard = guard
+	keys := keystore.NewMemory(keystore.MemoryOptions{})
+	guard := replay.NewMemory(replay.MemoryOptions{})
+	var nonces proxy.ReplayGuard = guard
 	if o.nonces != nil {
-		replay, guard = o.nonces, nil
+		nonces, guard = o.nonces, nil
 	}
 	reg := prometheus.NewRegistry()
-	m := metrics.New(reg, metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: replay.Len})
+	m := metrics.New(reg, metrics.Build{Version: "test"}, metrics.Gauges{SymmetricKeys: keys.Len, NonceEntries: nonces.Len})
 	h, err := proxy.New(proxy.Options{
 		MinerHotkey:     mustPub(o.miner),
 		RSAKey:          o.rsa,
 		Keys:            keys,
-		Nonces:          replay,
+		Nonces:          nonces,
 		Stakes:          tableStakes{o.validators, o.minStake},
 		Routes:          o.routes,
 		Default:         def,

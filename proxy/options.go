@@ -91,8 +91,8 @@ type Stakes interface {
 	Stake(pub [32]byte) (stake float64, listed, eligible bool)
 }
 
-// ReplayGuard remembers nonces so each is accepted once. The in-memory
-// guard is one; the shared Redis guard is another (package replay).
+// ReplayGuard remembers nonces so each is accepted once: replay.Memory in
+// one process, replay.Redis shared by replicas.
 type ReplayGuard interface {
 	// Remember records one nonce.
 	Remember(scope nonce.Scope, n []byte, ts, now int64) error

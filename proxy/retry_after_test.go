@@ -37,7 +37,7 @@ func TestRetryAfter429(t *testing.T) {
 		srv := redistest.Start(t, redistest.Options{})
 		c := keystore.NewRedisClient(keystore.RedisClientOptions{Addr: srv.Addr, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 4})
 		t.Cleanup(func() { c.Close() })
-		g, err := replay.New(replay.Options{Client: c})
+		g, err := replay.NewRedis(replay.RedisOptions{Client: c})
 		if err != nil {
 			t.Fatal(err)
 		}

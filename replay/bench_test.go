@@ -11,14 +11,14 @@ import (
 )
 
 // BenchmarkRemember compares what a request pays to record one nonce: the
-// in-process nonce.Guard, the shared guard's plain SET NX, and SET NX with
+// in-process Memory, the shared guard's plain SET NX, and SET NX with
 // the key store's generation read in the same script, which is what serve
 // runs. "serial" is the latency of one call; "parallel" the throughput of
 // all cores.
 func BenchmarkRemember(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
 	// The memory guard is swept as serve's Run would, so it never fills.
-	mem := nonce.NewGuard(nonce.Options{})
+	mem := NewMemory(MemoryOptions{})
 	guards := []struct {
 		name string
 		g    interface {
@@ -27,8 +27,8 @@ func BenchmarkRemember(b *testing.B) {
 		sweep func(now int64) int
 	}{
 		{"memory", mem, mem.Sweep},
-		{"redis", newGuard(b, newClient(b, srv), Options{}), nil},
-		{"redis-sync", newGuard(b, newClient(b, srv), Options{Sync: &sync0{key: "fibergate:keygen"}}), nil},
+		{"redis", newRedis(b, newClient(b, srv), RedisOptions{}), nil},
+		{"redis-sync", newRedis(b, newClient(b, srv), RedisOptions{Sync: &sync0{key: "fibergate:keygen"}}), nil},
 	}
 	var seq atomic.Int64
 	for _, g := range guards {
@@ -71,7 +71,7 @@ func BenchmarkRemember(b *testing.B) {
 // its header and inner nonce together (one round trip for Redis).
 func BenchmarkRememberPair(b *testing.B) {
 	srv := redistest.Start(b, redistest.Options{})
-	mem := nonce.NewGuard(nonce.Options{})
+	mem := NewMemory(MemoryOptions{})
 	guards := []struct {
 		name string
 		g    interface {
@@ -80,7 +80,7 @@ func BenchmarkRememberPair(b *testing.B) {
 		sweep func(now int64) int
 	}{
 		{"memory", mem, mem.Sweep},
-		{"redis-sync", newGuard(b, newClient(b, srv), Options{Sync: &sync0{key: "fibergate:keygen"}}), nil},
+		{"redis-sync", newRedis(b, newClient(b, srv), RedisOptions{Sync: &sync0{key: "fibergate:keygen"}}), nil},
 	}
 	var seq atomic.Int64
 	body := nonce.Scope{Who: alice.Who, Kind: nonce.KindBody}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/fibergate/fibergate/config"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/replay"
 )
@@ -73,7 +72,7 @@ func replayCoverage(cfg *config.Config) string {
 		return fmt.Sprintf("keystore.backend redis: Redis holds the nonces (replay.max_memory is not used), about %d MB at 10,000 requests a second with nonce_window %gs, %d MB at 50,000",
 			replay.RedisMemory(10_000, window)/1_000_000, window.Seconds(), replay.RedisMemory(50_000, window)/1_000_000)
 	}
-	rate := nonce.RateCovered(int64(cfg.Replay.MaxMemory), window) / 2
+	rate := replay.RateCovered(int64(cfg.Replay.MaxMemory), window) / 2
 	return fmt.Sprintf("replay.max_memory %s covers about %s requests a second (two nonces each, kept for nonce_window %gs); more are refused with 429 nonce_capacity",
 		cfg.Replay.MaxMemory, thousands(int64(rate)), window.Seconds())
 }
@@ -87,7 +86,7 @@ func restartRule(cfg *config.Config) string {
 			evictionCheckEvery)
 	case cfg.Keystore.PersistFile != "":
 		return fmt.Sprintf("restarts: keys are saved to %s (every %s when changed, and at shutdown) and the replay guard to %s at shutdown, so a clean restart refuses no honest request; after a crash, nonces stamped before the last recorded horizon (about %s past the crash) are refused (503 nonce_unverifiable)",
-			cfg.Keystore.PersistFile, cfg.Keystore.PersistInterval, keystore.GuardStatePath(cfg.Keystore.PersistFile), nonce.DefaultHorizonLead)
+			cfg.Keystore.PersistFile, cfg.Keystore.PersistInterval, keystore.GuardStatePath(cfg.Keystore.PersistFile), replay.DefaultHorizonLead)
 	}
 	return "restarts: no keystore.persist_file, so keys are lost at every restart (validators exchange new ones) and nonces stamped before each start are refused (503 nonce_unverifiable); a nonce an earlier run accepted stamped after that start (a validator clock running ahead by more than the restart took) cannot be refused: set keystore.persist_file"
 }

@@ -233,7 +233,7 @@ func TestCheckConfig(t *testing.T) {
 		}
 	})
 
-	// The rate the replay guard's budget covers, as nonce.RateCovered
+	// The rate the replay guard's budget covers, as replay.RateCovered
 	// computes it: twice the budget, twice the rate.
 	t.Run("replay coverage", func(t *testing.T) {
 		t.Parallel()

@@ -105,7 +105,7 @@ func egressMain(ctx context.Context, cfg *config.Egress, log *slog.Logger, sigs 
 		return err
 	}
 
-	keys := keystore.NewMemory(keystore.Options{TTL: cfg.Keys.TTL, MaxPerValidator: 1})
+	keys := keystore.NewMemory(keystore.MemoryOptions{TTL: cfg.Keys.TTL, MaxPerValidator: 1})
 	var persister *keystore.Persister
 	if cfg.Keys.PersistFile != "" {
 		if persister, err = restoreEgressKeys(cfg.Keys, keys, m, log); err != nil {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/validators"
 )
@@ -25,9 +24,9 @@ type readiness struct {
 	vals     *validators.Registry
 	h        *proxy.Handler
 	minStake float64
-	// guard is the in-memory replay guard (keystore.backend memory).
-	guard *nonce.Guard
-	// backend checks Redis (keystore.backend redis).
+	// backend says whether a nonce can be recorded now (the memory
+	// replay guard past its floor; Redis reachable, taking writes and not
+	// evicting).
 	backend func(context.Context) error
 }
 
@@ -56,18 +55,9 @@ func (rd readiness) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		warnings = append(warnings, fmt.Sprintf("the nodes file does not load since %s (serving its last good list): %v",
 			since.UTC().Format(time.RFC3339), err))
 	}
-	if rd.guard != nil {
-		if floor := time.Unix(0, rd.guard.Floor()); now.Before(floor) {
-			http.Error(w, fmt.Sprintf("not ready: the replay guard cannot vouch for nonces stamped before %s (it started without the last run's state) and refuses them for %s more",
-				floor.UTC().Format(time.RFC3339Nano), floor.Sub(now).Round(time.Millisecond)), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	if rd.backend != nil {
-		if err := rd.backend(r.Context()); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
+	if err := rd.backend(r.Context()); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
 	}
 	if err := rd.h.CheckUpstream(r.Context()); err != nil {
 		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)

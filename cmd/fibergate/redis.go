@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/config"
-	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/replay"
 	"github.com/redis/go-redis/v9"
 )
@@ -30,7 +30,7 @@ const (
 )
 
 // backendOps are every op label of the backend error counter.
-var backendOps = []string{keystore.OpGet, keystore.OpPut, keystore.OpDelete, keystore.OpSubscription, keystore.OpDecode, opNonce, opPing}
+var backendOps = []string{keystore.RedisOpGet, keystore.RedisOpPut, keystore.RedisOpDelete, keystore.RedisOpSubscription, keystore.RedisOpDecode, opNonce, opPing}
 
 // evictionCheckEvery is how often Redis's eviction settings are read
 // again: an operator may change them on a running Redis.
@@ -46,7 +46,7 @@ type redisBackend struct {
 	addr    string
 	client  *redis.Client
 	store   *keystore.Redis
-	guard   *replay.Guard
+	guard   *replay.Redis
 	timeout time.Duration
 	m       *metrics.Metrics // set by start
 	log     *slog.Logger
@@ -102,7 +102,7 @@ func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error
 		MaxPerValidator: cfg.Handshake.MaxKeysPerValidator,
 		OnError: func(op string, err error) {
 			b.m.BackendError(op)
-			if op == keystore.OpDecode {
+			if op == keystore.RedisOpDecode {
 				warn.warn("a key stored in redis does not open (damaged, sealed under another storage key, or moved); answered as no key, so the validator exchanges a new one",
 					"err", err)
 				return
@@ -114,7 +114,7 @@ func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error
 		client.Close()
 		return nil, err
 	}
-	guard, err := replay.New(replay.Options{
+	guard, err := replay.NewRedis(replay.RedisOptions{
 		Client: client,
 		Prefix: rc.Prefix,
 		Window: cfg.NonceWindow,
@@ -140,11 +140,33 @@ func newRedisBackend(cfg *config.Config, log *slog.Logger) (*redisBackend, error
 	return b, nil
 }
 
+var _ backend = (*redisBackend)(nil)
+
+func (b *redisBackend) gauges(g *metrics.Gauges) {
+	g.NonceFloor, g.RedisEvicting = b.guard.Floor, b.evicting
+}
+
 // start hands the backend the metrics, before anything calls Redis.
-func (b *redisBackend) start(m *metrics.Metrics) {
+func (b *redisBackend) start(m *metrics.Metrics) error {
 	b.m = m
 	m.InitBackend(backendOps)
+	return nil
 }
+
+func (b *redisBackend) keys() keystore.Store      { return b.store }
+func (b *redisBackend) nonces() proxy.ReplayGuard { return b.guard }
+
+// run keeps the key cache coherent and watches Redis.
+func (b *redisBackend) run(ctx context.Context) {
+	go b.store.Run(ctx, time.Minute)
+	go b.watch(ctx)
+}
+
+// save has nothing to write: Redis holds the keys and the nonces.
+func (b *redisBackend) save() []error { return nil }
+
+// close closes the connection to Redis.
+func (b *redisBackend) close() { b.client.Close() }
 
 // evicting is the fibergate_keystore_redis_evicting gauge.
 func (b *redisBackend) evicting() int { return int(b.evicts.Load()) }
@@ -204,10 +226,10 @@ func (b *redisBackend) checkEviction(ctx context.Context) {
 	}
 }
 
-// check is the readiness probe: Redis takes a write (an out-of-memory
+// ready is the readiness probe: Redis takes a write (an out-of-memory
 // Redis refuses it) within the timeouts, does not evict, and the replay
 // guard is not waiting out a loss of the nonces.
-func (b *redisBackend) check(ctx context.Context) error {
+func (b *redisBackend) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	now := time.Now()
@@ -227,21 +249,6 @@ func (b *redisBackend) check(ctx context.Context) error {
 			until.UTC().Format(time.RFC3339Nano), until.Sub(now).Round(time.Millisecond))
 	}
 	return nil
-}
-
-// storageKey reads the storage key from the configured source.
-func storageKey(c config.Keystore) (*fernet.Key, error) {
-	var key *fernet.Key
-	var err error
-	if c.StorageKeyFile != "" {
-		key, err = keystore.StorageKeyFromFile(c.StorageKeyFile)
-	} else {
-		key, err = keystore.StorageKeyFromEnv(c.StorageKeyEnv)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("keystore storage key: %w", err)
-	}
-	return key, nil
 }
 
 // maxSecretFile bounds what a password file may hold.

@@ -10,9 +10,9 @@ import (
 
 	"github.com/fibergate/fibergate/config"
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
+	"github.com/fibergate/fibergate/replay"
 )
 
 // memoryGuard is the in-process replay guard (keystore.backend memory) and,
@@ -27,7 +27,7 @@ import (
 // seconds past the crash for validators whose clocks are right), and never
 // less than this start.
 type memoryGuard struct {
-	*nonce.Guard
+	*replay.Memory
 	path   string // the state file; "" without persistence
 	key    *fernet.Key
 	log    *slog.Logger
@@ -45,20 +45,20 @@ type memoryGuard struct {
 func openMemoryGuard(cfg *config.Config, key *fernet.Key, log *slog.Logger) (*memoryGuard, error) {
 	log = log.With("component", "replay_guard")
 	start := time.Now().UnixNano()
-	opts := nonce.Options{Window: cfg.NonceWindow, MaxMemory: int64(cfg.Replay.MaxMemory), Floor: start}
+	opts := replay.MemoryOptions{Window: cfg.NonceWindow, MaxMemory: int64(cfg.Replay.MaxMemory), Floor: start}
 	mg := &memoryGuard{log: log, key: key, warn: newThrottledWarn(log, backendLogEvery)}
 	if cfg.Keystore.PersistFile == "" {
-		mg.Guard = nonce.NewGuard(opts)
+		mg.Memory = replay.NewMemory(opts)
 		mg.reason = "started without keystore.persist_file"
 		return mg, nil
 	}
 	mg.path = keystore.GuardStatePath(cfg.Keystore.PersistFile)
 	opts.Horizon = mg.record
 
-	var st *nonce.State
+	var st *replay.State
 	data, err := keystore.LoadGuardState(mg.path, key)
 	if err == nil && data != nil {
-		st, err = nonce.ParseState(data)
+		st, err = replay.ParseState(data)
 	}
 	switch {
 	case err != nil:
@@ -74,11 +74,11 @@ func openMemoryGuard(cfg *config.Config, key *fernet.Key, log *slog.Logger) (*me
 	default:
 		opts.Floor = 0 // the state restores the floor
 	}
-	mg.Guard = nonce.NewGuard(opts)
+	mg.Memory = replay.NewMemory(opts)
 	if st != nil && st.Full {
 		if err := mg.Restore(st, start); err != nil {
 			opts.Floor = max(start, st.Horizon, st.Floor)
-			mg.Guard = nonce.NewGuard(opts)
+			mg.Memory = replay.NewMemory(opts)
 			mg.reason, mg.lost = "its saved state does not fit ("+err.Error()+")", true
 		} else {
 			log.Info("replay guard restored", "path", mg.path, "nonces", mg.Len())
@@ -109,7 +109,7 @@ func (mg *memoryGuard) start(m *metrics.Metrics) {
 // record is the guard's Options.Horizon: a horizon record written over the
 // state file, durably, before the guard relies on it.
 func (mg *memoryGuard) record(h int64) {
-	err := keystore.SaveGuardState(mg.path, mg.key, nonce.HorizonState(h, mg.floorNow()))
+	err := keystore.SaveGuardState(mg.path, mg.key, replay.HorizonState(h, mg.floorNow()))
 	if mg.m != nil {
 		mg.m.NonceGuardSaved(err)
 	}
@@ -120,7 +120,7 @@ func (mg *memoryGuard) record(h int64) {
 
 // floorNow is the guard's floor, or 0 while the guard is being built.
 func (mg *memoryGuard) floorNow() int64 {
-	if mg.Guard == nil {
+	if mg.Memory == nil {
 		return 0
 	}
 	return mg.Floor()

@@ -16,12 +16,9 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/config"
-	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
 	"github.com/fibergate/fibergate/demoapp"
-	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/ratelimit"
@@ -87,69 +84,25 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		return err
 	}
 
-	// The key store and replay guard are built after the metrics, whose
-	// backend error counter they feed; the gauges read them at scrape time.
-	var keys keystore.Store
-	var nonces proxy.ReplayGuard
+	// The keys and nonces live in the backend; its gauges read it at
+	// scrape time, and it is started once the metrics exist, whose backend
+	// error counter it feeds.
+	b, err := openBackend(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ver, rev, gov := buildInfo()
 	gauges := metrics.Gauges{
-		SymmetricKeys: func() int { return keys.Len() },
-		NonceEntries:  func() int { return nonces.Len() },
+		SymmetricKeys: func() int { return b.keys().Len() },
+		NonceEntries:  func() int { return b.nonces().Len() },
 	}
-	var guard *memoryGuard // keystore.backend memory
-	var saved *savedKeys   // keystore.persist_file
-	if cfg.Keystore.Backend != config.BackendRedis {
-		var key *fernet.Key
-		if cfg.Keystore.PersistFile != "" {
-			removeTemporaries(log, cfg.Keystore.PersistFile, keystore.GuardStatePath(cfg.Keystore.PersistFile))
-			if saved, err = loadKeys(cfg.Keystore); err != nil {
-				return err
-			}
-			key = saved.key
-		}
-		if guard, err = openMemoryGuard(cfg, key, log); err != nil {
-			return err
-		}
-		gauges.NonceBytes, gauges.NonceBudgetBytes = guard.MemoryBytes, guard.MaxMemory()
-		gauges.NonceFloor = guard.Floor
-		log.Info("replay guard", "max_memory", cfg.Replay.MaxMemory.String(),
-			"covers_requests_per_second", int(nonce.RateCovered(guard.MaxMemory(), cfg.NonceWindow)/2))
-	}
-	var shared *redisBackend // keystore.backend redis
-	if cfg.Keystore.Backend == config.BackendRedis {
-		if shared, err = newRedisBackend(cfg, log); err != nil {
-			return err
-		}
-		defer shared.client.Close()
-		gauges.NonceFloor, gauges.RedisEvicting = shared.guard.Floor, shared.evicting
-	}
+	b.gauges(&gauges)
 	m := metrics.New(reg, metrics.Build{Version: ver, Revision: rev, GoVersion: gov}, gauges)
-
-	var store *keystore.Memory // keystore.backend memory
-	var persister *keystore.Persister
-	if shared != nil {
-		shared.start(m)
-		keys, nonces = shared.store, shared.guard
-	} else {
-		store = keystore.NewMemory(keystore.Options{TTL: cfg.Handshake.KeyTTL, MaxPerValidator: cfg.Handshake.MaxKeysPerValidator})
-		keys, nonces = store, guard
-		if saved != nil {
-			if persister, err = saved.restore(cfg.Keystore, store, m, log); err != nil {
-				return err
-			}
-		}
-		guard.start(m)
-		// A start that fails from here on leaves the guard's full state,
-		// as a clean stop does, so the next start costs nothing.
-		defer func() {
-			if !guard.saved {
-				if err := guard.save(); err != nil {
-					log.Error("saving the replay guard", "err", err)
-				}
-			}
-		}()
+	if err := b.start(m); err != nil {
+		return err
 	}
 
 	static := make([]validators.StaticEntry, 0, len(cfg.Validators.Static))
@@ -189,8 +142,8 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 	h, err := proxy.New(proxy.Options{
 		MinerHotkey:     miner,
 		RSAKey:          rsaKey,
-		Keys:            keys,
-		Nonces:          nonces,
+		Keys:            b.keys(),
+		Nonces:          b.nonces(),
 		Stakes:          stakes{vals, cfg.Validators.MinStake},
 		AllowEd25519:    cfg.Validators.AllowEd25519,
 		NonceWindow:     cfg.NonceWindow,
@@ -230,18 +183,8 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 
 	bg, cancelBG := context.WithCancel(context.Background())
 	defer cancelBG()
-	if shared != nil {
-		go shared.store.Run(bg, time.Minute)
-		go shared.watch(bg)
-	} else {
-		go store.Run(bg, time.Minute)
-		// Every 2 s: the horizon stays DefaultHorizonLead (5 s) ahead.
-		go guard.Run(bg, 2*time.Second)
-	}
+	b.run(bg)
 	go vals.Run(bg)
-	if persister != nil {
-		go persister.Run(bg)
-	}
 
 	if demo {
 		addr, err := startDemo(bg, cfg.Upstream.URL)
@@ -264,12 +207,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 			ln.Close()
 			return fmt.Errorf("listening on %s (admin_listen): %w", cfg.AdminListen, err)
 		}
-		ready := readiness{vals: vals, h: h, minStake: cfg.Validators.MinStake}
-		if shared != nil {
-			ready.backend = shared.check
-		} else {
-			ready.guard = guard.Guard
-		}
+		ready := readiness{vals: vals, h: h, minStake: cfg.Validators.MinStake, backend: b.ready}
 		admin = &http.Server{Handler: adminMux(reg, ready), ReadHeaderTimeout: 10 * time.Second}
 		go admin.Serve(aln)
 		adminAddr = aln.Addr().String()
@@ -331,21 +269,7 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		admin.Shutdown(sctx)
 	}
 	cancelBG()
-	var errs []error
-	if guard != nil {
-		if err := guard.save(); err != nil {
-			log.Error("saving the replay guard", "err", err)
-			errs = append(errs, fmt.Errorf("saving the replay guard: %w", err))
-		}
-	}
-	if persister != nil {
-		if err := persister.Save(); err != nil {
-			log.Error("saving the key snapshot", "err", err)
-			errs = append(errs, fmt.Errorf("saving the key snapshot: %w", err))
-		} else {
-			log.Info("key snapshot saved", "keys", store.Len())
-		}
-	}
+	errs := b.save()
 	if failed != nil {
 		return errors.Join(append([]error{failed}, errs...)...)
 	}
@@ -399,67 +323,6 @@ func loadRSAKey(c config.Handshake, log *slog.Logger) (*rsa.PrivateKey, error) {
 	}
 	log.Info("no handshake.rsa_key_file: using a fresh RSA key", "bits", c.RSABits)
 	return rsakey.Generate(c.RSABits, rand.Reader)
-}
-
-// savedKeys is the key snapshot as read at start, with its storage key.
-type savedKeys struct {
-	key     *fernet.Key
-	entries []*keystore.Entry
-}
-
-// loadKeys reads the key snapshot. A snapshot that exists but cannot be
-// read is an error: starting empty would silently drop every validator's
-// key.
-func loadKeys(c config.Keystore) (*savedKeys, error) {
-	key, err := storageKey(c)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := keystore.LoadSnapshot(c.PersistFile, key, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("keystore.persist_file: %w", err)
-	}
-	return &savedKeys{key: key, entries: entries}, nil
-}
-
-// restore puts the snapshot's keys into store and returns the persister
-// that keeps the snapshot up to date.
-func (s *savedKeys) restore(c config.Keystore, store *keystore.Memory, m *metrics.Metrics, log *slog.Logger) (*keystore.Persister, error) {
-	n, err := store.Restore(s.entries, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("keystore.persist_file: %w", err)
-	}
-	s.entries = nil
-	log.Info("key snapshot loaded", "path", c.PersistFile, "keys", n)
-	plog := log.With("component", "keystore")
-	p, err := keystore.NewPersister(store, keystore.PersistOptions{
-		Path:     c.PersistFile,
-		Key:      s.key,
-		Interval: c.PersistInterval,
-		OnError: func(err error) {
-			m.SnapshotSaved(time.Now(), err)
-			plog.Error("saving the key snapshot", "err", err)
-		},
-		OnSaved: func(int) { m.SnapshotSaved(time.Now(), nil) },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("keystore: %w", err)
-	}
-	return p, nil
-}
-
-// removeTemporaries removes the temporary files a write of each path left
-// when the process died before renaming them into place.
-func removeTemporaries(log *slog.Logger, paths ...string) {
-	for _, p := range paths {
-		removed, err := keystore.RemoveTemporaries(p)
-		for _, r := range removed {
-			log.Info("removed a temporary file an interrupted save left", "path", r)
-		}
-		if err != nil {
-			log.Warn("removing temporary files an interrupted save left", "path", p, "err", err)
-		}
-	}
 }
 
 func rate(r config.Rate) ratelimit.Rate {

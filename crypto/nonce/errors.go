@@ -2,8 +2,10 @@ package nonce
 
 import "errors"
 
-// Errors returned by this package. Parse returns errors that match
-// ErrMalformed under errors.Is and say what was wrong in their text.
+// Errors of a nonce: Parse returns errors that match ErrMalformed under
+// errors.Is and say what was wrong in their text, CheckWindow ErrTooOld
+// and ErrTooNew; the rest are a replay guard's refusals (package replay),
+// which it also returns for the first three.
 var (
 	// ErrMalformed means the nonce is not `<decimal timestamp>_<suffix>`
 	// within MaxLen bytes.
@@ -17,12 +19,12 @@ var (
 	// ErrReplayed means the nonce was already recorded under the same scope
 	// and its timestamp has not yet left the window.
 	ErrReplayed = errors.New("nonce already used")
-	// ErrFull means the guard's memory budget cannot hold another nonce;
-	// it refuses to record one until older ones leave the window (it
-	// never forgets a live nonce to make room).
+	// ErrFull means the guard's memory budget (replay.Memory's) cannot
+	// hold another nonce; it refuses to record one until older ones leave
+	// the window (it never forgets a live nonce to make room).
 	ErrFull = errors.New("nonce guard full")
-	// ErrUnavailable means a shared guard could not be reached, or a
-	// Guard was stopped. Callers must refuse the request: a nonce that
+	// ErrUnavailable means a shared guard (replay.Redis) could not be
+	// reached, or a replay.Memory was stopped. Callers must refuse the request: a nonce that
 	// cannot be recorded could be replayed.
 	ErrUnavailable = errors.New("nonce guard unavailable")
 	// ErrUnverifiable means the nonce was stamped at or before the guard's

@@ -1,4 +1,4 @@
-package nonce_test
+package replay_test
 
 import (
 	"errors"
@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/fibergate/fibergate/crypto/nonce"
+	"github.com/fibergate/fibergate/replay"
 )
 
-// TestFloor: a nonce stamped at or before the floor is refused whatever
+// TestMemoryFloor: a nonce stamped at or before the floor is refused whatever
 // the guard remembers, with the floor in the error; one stamped after it
 // is judged as usual.
-func TestFloor(t *testing.T) {
-	g := nonce.NewGuard(nonce.Options{Floor: t0})
+func TestMemoryFloor(t *testing.T) {
+	g := replay.NewMemory(replay.MemoryOptions{Floor: t0})
 	err := g.Remember(alice, mk(t0, "a"), t0, t0+sec)
 	var ue nonce.UnverifiableError
 	if !errors.Is(err, nonce.ErrUnverifiable) || !errors.As(err, &ue) || ue.Floor != t0 {
@@ -40,14 +41,14 @@ func TestFloor(t *testing.T) {
 	run(t, g, []step{{"header nonce of the refused pair", alice, mk(t0+2, "e"), t0 + 2, t0 + sec, nil}})
 }
 
-// TestHorizon: with Options.Horizon, no nonce is accepted stamped after a
+// TestMemoryHorizon: with Options.Horizon, no nonce is accepted stamped after a
 // horizon that was not recorded first; KeepHorizon keeps it ahead of the
 // clock, so a nonce stamped as it is sent needs no write of its own.
-func TestHorizon(t *testing.T) {
+func TestMemoryHorizon(t *testing.T) {
 	var mu sync.Mutex
 	var recorded []int64
-	g := nonce.NewGuard(nonce.Options{
-		HorizonLead: 10 * nonce.BucketSpan,
+	g := replay.NewMemory(replay.MemoryOptions{
+		HorizonLead: 10 * replay.BucketSpan,
 		Horizon: func(h int64) {
 			mu.Lock()
 			recorded = append(recorded, h)
@@ -62,7 +63,7 @@ func TestHorizon(t *testing.T) {
 		}
 		return recorded[len(recorded)-1]
 	}
-	lead := int64(10 * nonce.BucketSpan)
+	lead := int64(10 * replay.BucketSpan)
 	g.KeepHorizon(t0)
 	if got := last(); got != t0+lead || g.Horizon() != got {
 		t.Fatalf("after KeepHorizon(t0): recorded %d, Horizon() %d; want both t0+lead", got-t0, g.Horizon()-t0)
@@ -93,20 +94,20 @@ func TestHorizon(t *testing.T) {
 	}
 }
 
-// TestNoHorizon: without Options.Horizon nothing is recorded and the
+// TestMemoryNoHorizon: without Options.Horizon nothing is recorded and the
 // horizon does not limit anything.
-func TestNoHorizon(t *testing.T) {
-	g := nonce.NewGuard(nonce.Options{})
+func TestMemoryNoHorizon(t *testing.T) {
+	g := replay.NewMemory(replay.MemoryOptions{})
 	g.KeepHorizon(t0)
 	if g.Horizon() != math.MaxInt64 {
 		t.Errorf("Horizon() = %d, want MaxInt64", g.Horizon())
 	}
 }
 
-// TestStop: after Stop every nonce is refused as unavailable, fresh or
+// TestMemoryStop: after Stop every nonce is refused as unavailable, fresh or
 // not, so a snapshot taken then is complete.
-func TestStop(t *testing.T) {
-	g := nonce.NewGuard(nonce.Options{})
+func TestMemoryStop(t *testing.T) {
+	g := replay.NewMemory(replay.MemoryOptions{})
 	if _, err := g.Snapshot(t0); err == nil {
 		t.Error("Snapshot before Stop succeeded")
 	}
@@ -121,11 +122,11 @@ func TestStop(t *testing.T) {
 	}
 }
 
-// TestSnapshotRestore: a guard restored from another's snapshot refuses
+// TestMemorySnapshotRestore: a guard restored from another's snapshot refuses
 // every nonce the first one accepted (and that is still in the window),
 // accepts fresh ones, and keeps the higher floor.
-func TestSnapshotRestore(t *testing.T) {
-	a := nonce.NewGuard(nonce.Options{MaxMemory: 8 << 20, Floor: t0 - 50*sec})
+func TestMemorySnapshotRestore(t *testing.T) {
+	a := replay.NewMemory(replay.MemoryOptions{MaxMemory: 8 << 20, Floor: t0 - 50*sec})
 	type rec struct {
 		scope nonce.Scope
 		n     []byte
@@ -150,7 +151,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := nonce.ParseState(data)
+	st, err := replay.ParseState(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 
 	restart := stop + 5*sec
-	b := nonce.NewGuard(nonce.Options{MaxMemory: 8 << 20, Floor: t0 - 100*sec})
+	b := replay.NewMemory(replay.MemoryOptions{MaxMemory: 8 << 20, Floor: t0 - 100*sec})
 	if err := b.Restore(st, restart); err != nil {
 		t.Fatal(err)
 	}
@@ -186,39 +187,39 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
-// TestRestoreMismatch: a state the guard cannot take leaves it unchanged.
-func TestRestoreMismatch(t *testing.T) {
-	a := nonce.NewGuard(nonce.Options{})
+// TestMemoryRestoreMismatch: a state the guard cannot take leaves it unchanged.
+func TestMemoryRestoreMismatch(t *testing.T) {
+	a := replay.NewMemory(replay.MemoryOptions{})
 	if err := a.Remember(alice, mk(t0, "a"), t0, t0); err != nil {
 		t.Fatal(err)
 	}
 	a.Stop()
 	data, _ := a.Snapshot(t0)
-	st, err := nonce.ParseState(data)
+	st, err := replay.ParseState(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs, err := nonce.ParseState(nonce.HorizonState(t0+10*sec, t0))
+	hs, err := replay.ParseState(replay.HorizonState(t0+10*sec, t0))
 	if err != nil || hs.Full || hs.Horizon != t0+10*sec || hs.Floor != t0 {
 		t.Fatalf("horizon record: %+v, %v", hs, err)
 	}
-	for name, g := range map[string]*nonce.Guard{
-		"another window":      nonce.NewGuard(nonce.Options{Window: 60 * 1e9}),
-		"another shard count": nonce.NewGuard(nonce.Options{Shards: 4}),
+	for name, g := range map[string]*replay.Memory{
+		"another window":      replay.NewMemory(replay.MemoryOptions{Window: 60 * 1e9}),
+		"another shard count": replay.NewMemory(replay.MemoryOptions{Shards: 4}),
 	} {
-		if err := g.Restore(st, t0); !errors.Is(err, nonce.ErrStateMismatch) {
+		if err := g.Restore(st, t0); !errors.Is(err, replay.ErrStateMismatch) {
 			t.Errorf("%s: got %v, want ErrStateMismatch", name, err)
 		}
 		if g.Len() != 0 {
 			t.Errorf("%s: a refused restore left %d nonces", name, g.Len())
 		}
 	}
-	if err := nonce.NewGuard(nonce.Options{}).Restore(hs, t0); !errors.Is(err, nonce.ErrStateMismatch) {
+	if err := replay.NewMemory(replay.MemoryOptions{}).Restore(hs, t0); !errors.Is(err, replay.ErrStateMismatch) {
 		t.Errorf("restoring a horizon record: got %v, want ErrStateMismatch", err)
 	}
-	used := nonce.NewGuard(nonce.Options{})
+	used := replay.NewMemory(replay.MemoryOptions{})
 	used.Remember(bob, mk(t0, "b"), t0, t0)
-	if err := used.Restore(st, t0); !errors.Is(err, nonce.ErrStateMismatch) {
+	if err := used.Restore(st, t0); !errors.Is(err, replay.ErrStateMismatch) {
 		t.Errorf("restoring into a guard in use: got %v, want ErrStateMismatch", err)
 	}
 }
@@ -226,41 +227,41 @@ func TestRestoreMismatch(t *testing.T) {
 // TestParseStateCorrupt: every cut and every flipped byte of a state is
 // an error or a state that parses consistently; never a panic.
 func TestParseStateCorrupt(t *testing.T) {
-	a := nonce.NewGuard(nonce.Options{})
+	a := replay.NewMemory(replay.MemoryOptions{})
 	for i := range 20 {
 		a.Remember(alice, mk(t0+int64(i), "x"), t0+int64(i), t0)
 	}
 	a.Stop()
 	data, _ := a.Snapshot(t0)
 	for n := range len(data) {
-		if _, err := nonce.ParseState(data[:n]); !errors.Is(err, nonce.ErrStateCorrupt) {
+		if _, err := replay.ParseState(data[:n]); !errors.Is(err, replay.ErrStateCorrupt) {
 			t.Fatalf("cut at %d of %d: got %v, want ErrStateCorrupt", n, len(data), err)
 		}
 	}
-	if _, err := nonce.ParseState(append(data, 0)); !errors.Is(err, nonce.ErrStateCorrupt) {
+	if _, err := replay.ParseState(append(data, 0)); !errors.Is(err, replay.ErrStateCorrupt) {
 		t.Errorf("a byte too many: got %v", err)
 	}
 }
 
 func FuzzParseState(f *testing.F) {
-	a := nonce.NewGuard(nonce.Options{Shards: 2})
+	a := replay.NewMemory(replay.MemoryOptions{Shards: 2})
 	a.Remember(alice, mk(t0, "x"), t0, t0)
 	a.Stop()
 	data, _ := a.Snapshot(t0)
 	f.Add(data)
-	f.Add(nonce.HorizonState(t0, t0))
+	f.Add(replay.HorizonState(t0, t0))
 	f.Add([]byte("FGNG"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := nonce.ParseState(data)
+		st, err := replay.ParseState(data)
 		if err != nil {
-			if !errors.Is(err, nonce.ErrStateCorrupt) {
+			if !errors.Is(err, replay.ErrStateCorrupt) {
 				t.Fatalf("error %v does not wrap ErrStateCorrupt", err)
 			}
 			return
 		}
 		if st.Full {
 			// Whatever parsed can be offered to a guard without a panic.
-			nonce.NewGuard(nonce.Options{Shards: 2, MaxMemory: 4 << 20}).Restore(st, t0)
+			replay.NewMemory(replay.MemoryOptions{Shards: 2, MaxMemory: 4 << 20}).Restore(st, t0)
 		}
 	})
 }

@@ -1,13 +1,15 @@
-package nonce
+package replay
 
 import (
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/fibergate/fibergate/crypto/nonce"
 )
 
-// memory holds a Guard to its budget. Every table a bucket uses comes from
+// pool holds a Memory to its budget. Every table a bucket uses comes from
 // here and goes back here when the bucket expires or grows; a table given
 // back is kept for the next bucket of its class, so a guard at a steady
 // rate allocates nothing and leaves the garbage collector nothing to do
@@ -19,7 +21,7 @@ import (
 // held counts the bytes of every table in use or kept, plus the guard's
 // fixed part (its rings of bucket headers): all the memory the guard
 // holds, which never exceeds the budget.
-type memory struct {
+type pool struct {
 	budget int64
 	held   atomic.Int64 // written under mu; read anywhere
 
@@ -28,8 +30,8 @@ type memory struct {
 	low  []int        // by class: the shortest len(free[k]) since the last trim
 }
 
-func newMemory(budget, fixed int64) *memory {
-	m := &memory{
+func newPool(budget, fixed int64) *pool {
+	m := &pool{
 		budget: budget,
 		free:   make([][][]uint64, len(classes)),
 		low:    make([]int, len(classes)),
@@ -40,7 +42,7 @@ func newMemory(budget, fixed int64) *memory {
 
 // get returns a zeroed table of class k, or nil when the budget cannot
 // hold one more.
-func (m *memory) get(k uint8) []uint64 {
+func (m *pool) get(k uint8) []uint64 {
 	m.mu.Lock()
 	if l := m.free[k]; len(l) > 0 {
 		t := l[len(l)-1]
@@ -74,7 +76,7 @@ func (m *memory) get(k uint8) []uint64 {
 }
 
 // put keeps t, a table of class k no longer in use, for a later get.
-func (m *memory) put(t []uint64, k uint8) {
+func (m *pool) put(t []uint64, k uint8) {
 	m.mu.Lock()
 	m.free[k] = append(m.free[k], t)
 	m.mu.Unlock()
@@ -83,7 +85,7 @@ func (m *memory) put(t []uint64, k uint8) {
 // trim gives back to the runtime the kept tables no bucket needed since
 // the last trim (as many of each class as its list never went below), and
 // returns how many bytes that freed.
-func (m *memory) trim() int64 {
+func (m *pool) trim() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var freed int64
@@ -103,7 +105,7 @@ func (m *memory) trim() int64 {
 	return freed
 }
 
-// Sizing. A Guard's fixed part is its shards and their rings of bucket
+// Sizing. A Memory's fixed part is its shards and their rings of bucket
 // headers; the rest of its budget is tables. The figures below bound what
 // a nonce costs at a steady rate, for RateCovered and MinMemory.
 const (
@@ -120,37 +122,37 @@ const (
 )
 
 // ringLen returns the buckets a shard's ring needs for window: every
-// timestamp a Guard accepts at one instant, now±window, falls in at most
+// timestamp a Memory accepts at one instant, now±window, falls in at most
 // (2×window)/span + 2 buckets, and each of them stays until its last
 // nanosecond plus window has passed.
 func ringLen(window time.Duration) int {
 	return int(2*int64(window)>>bucketBits) + 3
 }
 
-// fixedBytes returns the memory a Guard with shards shards and window
+// fixedBytes returns the memory a Memory with shards shards and window
 // holds before it remembers anything.
 func fixedBytes(shards int, window time.Duration) int64 {
 	return int64(shards) * (int64(unsafe.Sizeof(shard{})) + int64(ringLen(window))*int64(unsafe.Sizeof(bucket{})))
 }
 
 // lifetime is how long, on average, a nonce stamped at the moment it
-// arrives stays in a Guard: the window, plus half a bucket (its bucket
+// arrives stays in a Memory: the window, plus half a bucket (its bucket
 // lasts until the bucket's last nanosecond leaves the window), plus up to
 // a bucket more until the shard next starts a bucket and drops it.
 func lifetime(window time.Duration) time.Duration {
 	return window + 2*bucketSpan
 }
 
-// RateCovered returns how many nonces a second a Guard with the budget
+// RateCovered returns how many nonces a second a Memory with the budget
 // maxMemory (bytes) and window remembers at a steady rate without
-// refusing one as ErrFull, when nonces are stamped as they are sent (as
-// every Fiber client stamps them). Each Fiber request records two, its
+// refusing one as nonce.ErrFull, when nonces are stamped as they are sent
+// (as every Fiber client stamps them). Each Fiber request records two, its
 // header nonce and its body nonce, so it serves RateCovered/2 requests a
-// second. The figure is conservative: BenchmarkSteadyRate measures a
-// Guard at it for three windows without a refusal.
+// second. The figure is conservative: BenchmarkMemorySteadyRate measures a
+// Memory at it for three windows without a refusal.
 func RateCovered(maxMemory int64, window time.Duration) float64 {
 	if window <= 0 {
-		window = DefaultWindow
+		window = nonce.DefaultWindow
 	}
 	avail := maxMemory - fixedBytes(DefaultShards, window)
 	if avail <= 0 {
@@ -159,12 +161,12 @@ func RateCovered(maxMemory int64, window time.Duration) float64 {
 	return float64(avail) / planBytesPerNonce / lifetime(window).Seconds()
 }
 
-// MinMemory is the smallest budget a Guard with window works with: its
+// MinMemory is the smallest budget a Memory with window works with: its
 // fixed part and room for one small table in every bucket of every shard,
 // rounded up to a MiB.
 func MinMemory(window time.Duration) int64 {
 	if window <= 0 {
-		window = DefaultWindow
+		window = nonce.DefaultWindow
 	}
 	n := fixedBytes(DefaultShards, window) + int64(DefaultShards*ringLen(window)*minSlots*8)
 	return (n + 1<<20 - 1) &^ (1<<20 - 1)

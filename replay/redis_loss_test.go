@@ -18,7 +18,7 @@ import (
 // before either, so b never read a horizon that covers a's fast nonce.
 type lossCase struct {
 	srv          *redistest.Server
-	a, b         *Guard
+	a, b         *Redis
 	lostA, lostB atomic.Int32
 	n1, n2, n3   nonce.Record
 	hold         time.Duration
@@ -27,14 +27,14 @@ type lossCase struct {
 func newLossCase(t *testing.T) *lossCase {
 	t.Helper()
 	lc := &lossCase{srv: redistest.Start(t, redistest.Options{}), hold: 600 * time.Millisecond}
-	lc.a = newGuard(t, newClient(t, lc.srv), Options{RecoveryHold: lc.hold, OnLost: func(int64, bool) { lc.lostA.Add(1) }})
-	lc.b = newGuard(t, newClient(t, lc.srv), Options{RecoveryHold: lc.hold, OnLost: func(int64, bool) { lc.lostB.Add(1) }})
+	lc.a = newRedis(t, newClient(t, lc.srv), RedisOptions{RecoveryHold: lc.hold, OnLost: func(int64, bool) { lc.lostA.Add(1) }})
+	lc.b = newRedis(t, newClient(t, lc.srv), RedisOptions{RecoveryHold: lc.hold, OnLost: func(int64, bool) { lc.lostB.Add(1) }})
 	ahead := t0 + int64(30*time.Second)
 	lc.n1 = nonce.Record{Scope: alice, Nonce: fiberNonce(t0, "n1"), TS: t0}
 	lc.n2 = nonce.Record{Scope: alice, Nonce: fiberNonce(ahead, "n2"), TS: ahead}
 	lc.n3 = nonce.Record{Scope: bob, Nonce: fiberNonce(t0, "n3"), TS: t0}
 	for _, step := range []struct {
-		g *Guard
+		g *Redis
 		r nonce.Record
 	}{{lc.b, lc.n3}, {lc.a, lc.n1}, {lc.a, lc.n2}} {
 		if err := step.g.Remember(step.r.Scope, step.r.Nonce, step.r.TS, t0); err != nil {
@@ -44,7 +44,7 @@ func newLossCase(t *testing.T) *lossCase {
 	return lc
 }
 
-func (lc *lossCase) remember(g *Guard, r nonce.Record, now int64) error {
+func (lc *lossCase) remember(g *Redis, r nonce.Record, now int64) error {
 	return g.Remember(r.Scope, r.Nonce, r.TS, now)
 }
 
@@ -78,7 +78,7 @@ func (lc *lossCase) afterLoss(t *testing.T) {
 		t.Errorf("a's floor %+d ms, want past its fast nonce at %+d ms", (lc.a.Floor()-t0)/1e6, (lc.n2.TS-t0)/1e6)
 	}
 	time.Sleep(lc.hold + 200*time.Millisecond)
-	for _, g := range []*Guard{lc.a, lc.b} {
+	for _, g := range []*Redis{lc.a, lc.b} {
 		for _, r := range []nonce.Record{lc.n1, lc.n2, lc.n3} {
 			if err := lc.remember(g, r, now); !errors.Is(err, nonce.ErrUnverifiable) {
 				t.Errorf("replay of %s after the hold: got %v, want ErrUnverifiable", r.Nonce, err)
@@ -94,9 +94,9 @@ func (lc *lossCase) afterLoss(t *testing.T) {
 	}
 }
 
-// TestFlushAll: FLUSHALL takes the nonces; no replica accepts one of them
+// TestRedisFlushAll: FLUSHALL takes the nonces; no replica accepts one of them
 // again, the one stamped 30 s ahead included.
-func TestFlushAll(t *testing.T) {
+func TestRedisFlushAll(t *testing.T) {
 	lc := newLossCase(t)
 	if _, err := lc.srv.Do(context.Background(), "FLUSHALL"); err != nil {
 		t.Fatal(err)
@@ -104,9 +104,9 @@ func TestFlushAll(t *testing.T) {
 	lc.afterLoss(t)
 }
 
-// TestTwoLossesInARow: two flushes a moment apart are two losses for the
+// TestRedisTwoLossesInARow: two flushes a moment apart are two losses for the
 // replica that finds them.
-func TestTwoLossesInARow(t *testing.T) {
+func TestRedisTwoLossesInARow(t *testing.T) {
 	lc := newLossCase(t)
 	for i := range 2 {
 		if _, err := lc.srv.Do(context.Background(), "FLUSHALL"); err != nil {
@@ -122,8 +122,8 @@ func TestTwoLossesInARow(t *testing.T) {
 	}
 }
 
-// TestFlushDB: the same for FLUSHDB.
-func TestFlushDB(t *testing.T) {
+// TestRedisFlushDB: the same for FLUSHDB.
+func TestRedisFlushDB(t *testing.T) {
 	lc := newLossCase(t)
 	if _, err := lc.srv.Do(context.Background(), "FLUSHDB"); err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestRedisRestartWithoutPersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(lc.hold + 200*time.Millisecond)
-	for _, g := range []*Guard{lc.a, lc.b} {
+	for _, g := range []*Redis{lc.a, lc.b} {
 		for _, r := range []nonce.Record{lc.n1, lc.n2, lc.n3} {
 			if err := lc.remember(g, r, now); !errors.Is(err, nonce.ErrUnverifiable) {
 				t.Errorf("replay of %s after the restart: got %v, want ErrUnverifiable", r.Nonce, err)
@@ -164,10 +164,10 @@ func TestRedisRestartWithoutPersistence(t *testing.T) {
 	}
 }
 
-// TestHorizonShared: the horizon a replica reads covers the nonces other
+// TestRedisHorizonShared: the horizon a replica reads covers the nonces other
 // replicas accepted, so one that finds the loss floors past them even when
 // the replica that accepted them never notices.
-func TestHorizonShared(t *testing.T) {
+func TestRedisHorizonShared(t *testing.T) {
 	lc := newLossCase(t)
 	// b reads the horizon with any call after a's fast nonce.
 	if err := lc.b.Remember(bob, fiberNonce(t0+1, "n4"), t0+1, t0); err != nil {
@@ -185,13 +185,13 @@ func TestHorizonShared(t *testing.T) {
 	}
 }
 
-// TestFloorAtFirstUse: a Redis that never had a floor (new, or emptied
+// TestRedisFloorAtFirstUse: a Redis that never had a floor (new, or emptied
 // before any replica ran) is treated as one that lost its nonces, but not
 // reported as a loss.
-func TestFloorAtFirstUse(t *testing.T) {
+func TestRedisFloorAtFirstUse(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	var lost atomic.Int32
-	g, err := New(Options{Client: newClient(t, srv), RecoveryHold: 300 * time.Millisecond, OnLost: func(int64, bool) { lost.Add(1) }})
+	g, err := NewRedis(RedisOptions{Client: newClient(t, srv), RecoveryHold: 300 * time.Millisecond, OnLost: func(int64, bool) { lost.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,10 +213,10 @@ func TestFloorAtFirstUse(t *testing.T) {
 	}
 }
 
-// TestRefuse: while refusing (Redis may evict) every nonce is unavailable.
-func TestRefuse(t *testing.T) {
+// TestRedisRefuse: while refusing (Redis may evict) every nonce is unavailable.
+func TestRedisRefuse(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	g := newGuard(t, newClient(t, srv), Options{})
+	g := newRedis(t, newClient(t, srv), RedisOptions{})
 	g.Refuse(errors.New("maxmemory-policy allkeys-lru"))
 	if err := g.Remember(alice, fiberNonce(t0, "x"), t0, t0); !errors.Is(err, nonce.ErrUnavailable) {
 		t.Errorf("refusing: got %v, want ErrUnavailable", err)
@@ -227,15 +227,15 @@ func TestRefuse(t *testing.T) {
 	}
 }
 
-// TestEvictionLosesNonces shows why serve refuses an evicting Redis: under
+// TestRedisEvictionLosesNonces shows why serve refuses an evicting Redis: under
 // volatile-lru the nonce sets (which expire) are evicted when memory runs
 // short while the floor (which never expires) stays, so nothing tells that
 // a nonce is gone, and its replay is accepted.
-func TestEvictionLosesNonces(t *testing.T) {
+func TestRedisEvictionLosesNonces(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	ctx := context.Background()
 	c := newClient(t, srv)
-	g := newGuard(t, c, Options{})
+	g := newRedis(t, c, RedisOptions{})
 	now := time.Now().UnixNano()
 	n := fiberNonce(now, "evicted")
 	if err := g.Remember(alice, n, now, now); err != nil {

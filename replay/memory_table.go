@@ -1,4 +1,4 @@
-package nonce
+package replay
 
 import (
 	"math/bits"
@@ -13,7 +13,7 @@ import (
 //
 // Tables come in classes of fixed lengths, each about 1.19 times the one
 // before, so a table given up by an expired bucket fits the next bucket of
-// about the same size (see memory).
+// about the same size (see pool).
 
 const (
 	// minSlots is the length of the smallest table class.

@@ -1,45 +1,47 @@
-package nonce
+package replay
 
 import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/fibergate/fibergate/crypto/nonce"
 )
 
-func TestNewGuardOptions(t *testing.T) {
+func TestNewMemoryOptions(t *testing.T) {
 	tests := []struct {
-		opts   Options
+		opts   MemoryOptions
 		window time.Duration
 		budget int64
 		shards int
 	}{
-		{Options{}, DefaultWindow, DefaultMaxMemory, DefaultShards},
-		{Options{Window: -1, MaxMemory: -1, Shards: -1}, DefaultWindow, DefaultMaxMemory, DefaultShards},
-		{Options{Window: time.Second, MaxMemory: 5 << 20, Shards: 1}, time.Second, 5 << 20, 1},
-		{Options{Shards: 2}, DefaultWindow, DefaultMaxMemory, 2},
-		{Options{Shards: 5}, DefaultWindow, DefaultMaxMemory, 8},
-		{Options{Shards: 64}, DefaultWindow, DefaultMaxMemory, 64},
-		{Options{Shards: 65}, DefaultWindow, DefaultMaxMemory, 128},
-		{Options{Shards: 1 << 20}, DefaultWindow, DefaultMaxMemory, maxShards},
+		{MemoryOptions{}, nonce.DefaultWindow, DefaultMaxMemory, DefaultShards},
+		{MemoryOptions{Window: -1, MaxMemory: -1, Shards: -1}, nonce.DefaultWindow, DefaultMaxMemory, DefaultShards},
+		{MemoryOptions{Window: time.Second, MaxMemory: 5 << 20, Shards: 1}, time.Second, 5 << 20, 1},
+		{MemoryOptions{Shards: 2}, nonce.DefaultWindow, DefaultMaxMemory, 2},
+		{MemoryOptions{Shards: 5}, nonce.DefaultWindow, DefaultMaxMemory, 8},
+		{MemoryOptions{Shards: 64}, nonce.DefaultWindow, DefaultMaxMemory, 64},
+		{MemoryOptions{Shards: 65}, nonce.DefaultWindow, DefaultMaxMemory, 128},
+		{MemoryOptions{Shards: 1 << 20}, nonce.DefaultWindow, DefaultMaxMemory, maxShards},
 	}
 	for _, tt := range tests {
-		g := NewGuard(tt.opts)
+		g := NewMemory(tt.opts)
 		if time.Duration(g.window) != tt.window || g.MaxMemory() != tt.budget || len(g.shards) != tt.shards || g.mask != uint64(tt.shards-1) {
-			t.Errorf("NewGuard(%+v): window %v, budget %d, %d shards (mask %#x); want %v, %d, %d",
+			t.Errorf("NewMemory(%+v): window %v, budget %d, %d shards (mask %#x); want %v, %d, %d",
 				tt.opts, time.Duration(g.window), g.MaxMemory(), len(g.shards), g.mask, tt.window, tt.budget, tt.shards)
 		}
 		if got, want := g.MemoryBytes(), fixedBytes(tt.shards, tt.window); got != want {
-			t.Errorf("NewGuard(%+v): holds %d bytes before any nonce, want its fixed part %d", tt.opts, got, want)
+			t.Errorf("NewMemory(%+v): holds %d bytes before any nonce, want its fixed part %d", tt.opts, got, want)
 		}
 	}
 }
 
-func TestGuardKeysDifferPerGuard(t *testing.T) {
-	a, b := NewGuard(Options{}), NewGuard(Options{})
+func TestMemoryKeysDifferPerGuard(t *testing.T) {
+	a, b := NewMemory(MemoryOptions{}), NewMemory(MemoryOptions{})
 	if a.key == b.key {
 		t.Fatal("two guards share a hashing key")
 	}
-	s := Scope{Who: [32]byte{9}, Kind: KindBody}
+	s := nonce.Scope{Who: [32]byte{9}, Kind: nonce.KindBody}
 	n := []byte("1_a")
 	ha, _ := a.hash(s, n)
 	hb, _ := b.hash(s, n)
@@ -49,7 +51,7 @@ func TestGuardKeysDifferPerGuard(t *testing.T) {
 	// The scope is fixed-length, so moving a byte between it and the nonce
 	// gives another input.
 	s2 := s
-	s2.Kind = KindHeader
+	s2.Kind = nonce.KindHeader
 	h1, _ := a.hash(s, n)
 	h2, _ := a.hash(s2, n)
 	if h1 == h2 {
@@ -57,10 +59,10 @@ func TestGuardKeysDifferPerGuard(t *testing.T) {
 	}
 }
 
-// TestClasses checks the table classes: growing, multiples of 8, each at
+// TestMemoryClasses checks the table classes: growing, multiples of 8, each at
 // most 1.19 times the one before (so a chosen table is at least 63 % full),
 // and classFor picking the smallest that holds n at the fill target.
-func TestClasses(t *testing.T) {
+func TestMemoryClasses(t *testing.T) {
 	for k := 1; k < len(classes); k++ {
 		prev, c := classes[k-1], classes[k]
 		if c <= prev || c%8 != 0 || float64(c) > 1.1875*float64(prev)+8 {
@@ -78,9 +80,9 @@ func TestClasses(t *testing.T) {
 	}
 }
 
-// TestTableProbing fills a table to its growth limit with hashes whose
+// TestMemoryTableProbing fills a table to its growth limit with hashes whose
 // homes collide and wrap around its end, and finds every one.
-func TestTableProbing(t *testing.T) {
+func TestMemoryTableProbing(t *testing.T) {
 	tab := make([]uint64, classes[3])
 	var in []uint64
 	for i := uint64(1); !full(len(tab), len(in), 1); i++ {
@@ -101,21 +103,21 @@ func TestTableProbing(t *testing.T) {
 	}
 }
 
-// TestTablesReused checks that buckets recycle their tables: a guard fed
+// TestMemoryTablesReused checks that buckets recycle their tables: a guard fed
 // a steady 200 nonces a second for five windows, swept as Run would,
 // holds a flat amount of memory once its first window is full, at no more
 // than 16 bytes a nonce besides its fixed part; after traffic stops a
 // Sweep forgets everything and the next gives every kept table back.
-// (BenchmarkSteadyRate does the same at fibergate's own rates and window.)
-func TestTablesReused(t *testing.T) {
+// (BenchmarkMemorySteadyRate does the same at fibergate's own rates and window.)
+func TestMemoryTablesReused(t *testing.T) {
 	const t0, sec, rate, warm = int64(1 << 60), int64(time.Second), 200, 80
-	g := NewGuard(Options{Window: 60 * time.Second, Shards: 2})
+	g := NewMemory(MemoryOptions{Window: 60 * time.Second, Shards: 2})
 	fixed := g.MemoryBytes()
 	var held []int64
 	now := t0
 	for i := range 300 * rate {
 		now = t0 + int64(i)*sec/rate
-		if err := g.Remember(Scope{}, []byte(strconv.Itoa(i)+"_x"), now, now); err != nil {
+		if err := g.Remember(nonce.Scope{}, []byte(strconv.Itoa(i)+"_x"), now, now); err != nil {
 			t.Fatalf("nonce %d: %v", i, err)
 		}
 		if i%(5*rate) == 5*rate-1 {
@@ -147,25 +149,25 @@ func TestTablesReused(t *testing.T) {
 	}
 }
 
-// TestRingSlotTakenAfterClockStepBack: nonces stamped ahead fill buckets
+// TestMemoryRingSlotTakenAfterClockStepBack: nonces stamped ahead fill buckets
 // that, once the clock steps back by more than the ring spans, share a slot
 // with the buckets of the clock's new time. They are not forgotten early:
-// the new nonce is refused as ErrFull instead.
-func TestRingSlotTakenAfterClockStepBack(t *testing.T) {
+// the new nonce is refused as nonce.ErrFull instead.
+func TestMemoryRingSlotTakenAfterClockStepBack(t *testing.T) {
 	const t0 = int64(1 << 60)
 	w := 10 * time.Second
-	g := NewGuard(Options{Window: w, Shards: 1})
+	g := NewMemory(MemoryOptions{Window: w, Shards: 1})
 	future := t0 + int64(w)
-	if err := g.Remember(Scope{}, []byte("a_1"), future, t0); err != nil {
+	if err := g.Remember(nonce.Scope{}, []byte("a_1"), future, t0); err != nil {
 		t.Fatal(err)
 	}
 	// A timestamp whose bucket is one ring length before future's.
 	back := future - g.ring*bucketSpan
 	now := back
-	if err := g.Remember(Scope{}, []byte("b_1"), back, now); err != ErrFull {
-		t.Fatalf("Remember in the slot of a live bucket = %v, want ErrFull", err)
+	if err := g.Remember(nonce.Scope{}, []byte("b_1"), back, now); err != nonce.ErrFull {
+		t.Fatalf("Remember in the slot of a live bucket = %v, want nonce.ErrFull", err)
 	}
-	if err := g.Remember(Scope{}, []byte("a_1"), future, future); err != ErrReplayed {
-		t.Fatalf("the earlier nonce after the clock returned = %v, want ErrReplayed", err)
+	if err := g.Remember(nonce.Scope{}, []byte("a_1"), future, future); err != nonce.ErrReplayed {
+		t.Fatalf("the earlier nonce after the clock returned = %v, want nonce.ErrReplayed", err)
 	}
 }

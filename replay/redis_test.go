@@ -39,10 +39,10 @@ func newClient(t testing.TB, srv *redistest.Server) *redis.Client {
 	return c
 }
 
-func newGuard(t testing.TB, c redis.UniversalClient, opts Options) *Guard {
+func newRedis(t testing.TB, c redis.UniversalClient, opts RedisOptions) *Redis {
 	t.Helper()
 	opts.Client = c
-	g, err := New(opts)
+	g, err := NewRedis(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,23 +54,23 @@ func newGuard(t testing.TB, c redis.UniversalClient, opts Options) *Guard {
 	return g
 }
 
-func TestNewRejects(t *testing.T) {
-	if _, err := New(Options{}); err == nil {
+func TestNewRedisRejects(t *testing.T) {
+	if _, err := NewRedis(RedisOptions{}); err == nil {
 		t.Error("New without a client: got no error")
 	}
 }
 
-// The same answers as nonce.Guard for every case, with two replicas (two
+// The same answers as Memory for every case, with two replicas (two
 // guards on two clients) sharing one Redis.
-func TestRemember(t *testing.T) {
+func TestRedisRemember(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	window := 120 * time.Second
-	a := newGuard(t, newClient(t, srv), Options{Window: window})
-	b := newGuard(t, newClient(t, srv), Options{Window: window})
+	a := newRedis(t, newClient(t, srv), RedisOptions{Window: window})
+	b := newRedis(t, newClient(t, srv), RedisOptions{Window: window})
 	w := int64(window)
 	steps := []struct {
 		name  string
-		g     *Guard
+		g     *Redis
 		scope nonce.Scope
 		n     []byte
 		ts    int64
@@ -100,9 +100,9 @@ func TestRemember(t *testing.T) {
 // A nonce lives in Redis until its own window ends, plus the clock skew
 // allowance, not a fixed time from first sight: the set of its second
 // expires when the last nanosecond of that second leaves the window.
-func TestExpiryAtWindowEnd(t *testing.T) {
+func TestRedisExpiryAtWindowEnd(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	g := newGuard(t, newClient(t, srv), Options{Window: 120 * time.Second, ClockSkew: 3 * time.Second})
+	g := newRedis(t, newClient(t, srv), RedisOptions{Window: 120 * time.Second, ClockSkew: 3 * time.Second})
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -157,8 +157,8 @@ func TestExpiryAtWindowEnd(t *testing.T) {
 
 // Slot spreads a second's nonces over 256 sets by their hash, and names
 // each member by 64 bits of that hash, as a decimal integer.
-func TestSlot(t *testing.T) {
-	g, err := New(Options{Client: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})})
+func TestRedisSlot(t *testing.T) {
+	g, err := NewRedis(RedisOptions{Client: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,10 +193,10 @@ func TestSlot(t *testing.T) {
 
 // The same nonce offered to two replicas at the same moment, many times
 // over: exactly one acceptance each time.
-func TestConcurrentExactlyOnce(t *testing.T) {
+func TestRedisConcurrentExactlyOnce(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	a := newGuard(t, newClient(t, srv), Options{})
-	b := newGuard(t, newClient(t, srv), Options{})
+	a := newRedis(t, newClient(t, srv), RedisOptions{})
+	b := newRedis(t, newClient(t, srv), RedisOptions{})
 	now := time.Now().UnixNano()
 	const rounds = 1000
 	for i := range rounds {
@@ -204,7 +204,7 @@ func TestConcurrentExactlyOnce(t *testing.T) {
 		var wins atomic.Int32
 		var wg sync.WaitGroup
 		start := make(chan struct{})
-		for _, g := range []*Guard{a, b} {
+		for _, g := range []*Redis{a, b} {
 			wg.Go(func() {
 				<-start
 				switch err := g.Remember(alice, n, now, now); {
@@ -234,10 +234,10 @@ func (s *sync0) ObserveGeneration(gen int64) { s.seen.Store(gen) }
 
 // With a Sync, the generation is read in the same round trip and reported
 // whether the nonce is accepted or refused.
-func TestSyncGeneration(t *testing.T) {
+func TestRedisSyncGeneration(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	s := &sync0{key: "fibergate:keygen"}
-	g := newGuard(t, newClient(t, srv), Options{Sync: s})
+	g := newRedis(t, newClient(t, srv), RedisOptions{Sync: s})
 	ctx := context.Background()
 	n := fiberNonce(t0, "s")
 	if err := g.Remember(alice, n, t0, t0); err != nil {
@@ -259,10 +259,10 @@ func TestSyncGeneration(t *testing.T) {
 
 // Redis down or hung: Remember refuses with ErrUnavailable within the
 // client's timeouts, never accepts, and works again once Redis is back.
-func TestUnavailable(t *testing.T) {
+func TestRedisUnavailable(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	var fails atomic.Int32
-	g := newGuard(t, newClient(t, srv), Options{OnError: func(error) { fails.Add(1) }})
+	g := newRedis(t, newClient(t, srv), RedisOptions{OnError: func(error) { fails.Add(1) }})
 	now := time.Now().UnixNano()
 	check := func(what string, n []byte) {
 		t.Helper()
@@ -315,7 +315,7 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
-func TestLen(t *testing.T) {
+func TestRedisLiveCount(t *testing.T) {
 	l := newLiveCount(10*time.Second, time.Second)
 	sec := int64(time.Second)
 	now := t0
@@ -340,9 +340,9 @@ func TestLen(t *testing.T) {
 }
 
 // Len counts this replica's live records through the wall clock.
-func TestGuardLen(t *testing.T) {
+func TestRedisLen(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	g := newGuard(t, newClient(t, srv), Options{})
+	g := newRedis(t, newClient(t, srv), RedisOptions{})
 	now := time.Now().UnixNano()
 	for i := range 3 {
 		if err := g.Remember(alice, fiberNonce(now, fmt.Sprint("l", i)), now, now); err != nil {
@@ -356,10 +356,10 @@ func TestGuardLen(t *testing.T) {
 
 // RememberPair records a header and a body nonce in one round trip, all or
 // nothing, shared between replicas, and says which one was refused.
-func TestRememberPair(t *testing.T) {
+func TestRedisRememberPair(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	a := newGuard(t, newClient(t, srv), Options{})
-	b := newGuard(t, newClient(t, srv), Options{})
+	a := newRedis(t, newClient(t, srv), RedisOptions{})
+	b := newRedis(t, newClient(t, srv), RedisOptions{})
 	body := nonce.Scope{Who: alice.Who, Kind: nonce.KindBody}
 	rec := func(s nonce.Scope, suffix string) nonce.Record {
 		return nonce.Record{Scope: s, Nonce: fiberNonce(t0, suffix), TS: t0}
@@ -404,7 +404,7 @@ func TestRememberPair(t *testing.T) {
 		ra, rb := rec(alice, fmt.Sprintf("c%d", n)), rec(body, fmt.Sprintf("d%d", n))
 		var wins atomic.Int32
 		var wg sync.WaitGroup
-		for _, g := range []*Guard{a, b} {
+		for _, g := range []*Redis{a, b} {
 			wg.Go(func() {
 				if _, err := g.RememberPair(ra, rb, t0); err == nil {
 					wins.Add(1)

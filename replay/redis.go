@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Defaults for Options fields left zero.
+// Defaults for RedisOptions fields left zero.
 const (
 	// DefaultPrefix starts every key, as the Redis key store's does.
 	DefaultPrefix = "fibergate:"
@@ -29,7 +29,7 @@ const (
 	DefaultRecoveryHold = 2 * time.Second
 )
 
-// The memory Redis needs for the nonces, as BenchmarkMemoryPerRequest
+// The memory Redis needs for the nonces, as BenchmarkRedisMemoryPerRequest
 // measures it on a redis-server holding a full window: about
 // RedisBaseBytes plus RedisBytesPerRequest for every request of the
 // window (its rate times the window plus ClockSkew).
@@ -54,15 +54,15 @@ type Sync interface {
 	ObserveGeneration(gen int64)
 }
 
-// Options configures a Guard.
-type Options struct {
+// RedisOptions configures a Redis guard.
+type RedisOptions struct {
 	// Client is the connection to Redis (required). Its timeouts bound
 	// every Remember; the guard never closes it.
 	Client redis.UniversalClient
 	// Prefix starts every key. Default DefaultPrefix.
 	Prefix string
 	// Window is how far a nonce's timestamp may be from the server clock,
-	// as in nonce.Options. Default nonce.DefaultWindow (120 s).
+	// as in MemoryOptions. Default nonce.DefaultWindow (120 s).
 	Window time.Duration
 	// ClockSkew is added to each nonce's life in Redis, so a replica whose
 	// clock runs behind still finds it while it accepts its timestamp.
@@ -87,8 +87,8 @@ type Options struct {
 	RecoveryHold time.Duration
 }
 
-// Guard is a replay guard in Redis. The nonces stamped in one second are
-// spread over 256 small Redis sets, by 8 bits of their hash,
+// Redis is the replay guard replicas share. The nonces stamped in one
+// second are spread over 256 small Redis sets, by 8 bits of their hash,
 //
 //	<prefix>nonce:<unix second of their timestamps>:<0 to 255>
 //
@@ -99,7 +99,7 @@ type Options struct {
 // (Redis' set-max-intset-entries) are stored as packed arrays, 8 bytes a
 // member; 256 sets a second keep them that small up to about 65,000
 // requests a second. A request then costs Redis about 25 bytes, where a
-// key per nonce cost 290 (BenchmarkMemoryPerRequest). Guard is safe for
+// key per nonce cost 290 (BenchmarkRedisMemoryPerRequest). Redis is safe for
 // concurrent use.
 //
 // Redis can lose the nonces: FLUSHALL, FLUSHDB, a restart without
@@ -130,7 +130,7 @@ type Options struct {
 // the nonces are public in the requests, but a collision only refuses a
 // nonce, and aiming one at another validator's nonce means knowing it
 // before it is sent.
-type Guard struct {
+type Redis struct {
 	c          redis.UniversalClient
 	prefix     string
 	floorKey   string
@@ -162,8 +162,9 @@ type Guard struct {
 	refusing atomic.Pointer[error]
 }
 
-// New returns a Guard configured by opts. It does not contact Redis.
-func New(opts Options) (*Guard, error) {
+// NewRedis returns a Redis guard configured by opts. It does not contact
+// Redis.
+func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Client == nil {
 		return nil, errors.New("replay: guard needs a redis client")
 	}
@@ -179,7 +180,7 @@ func New(opts Options) (*Guard, error) {
 	if opts.RecoveryHold <= 0 {
 		opts.RecoveryHold = DefaultRecoveryHold
 	}
-	g := &Guard{
+	g := &Redis{
 		c:          opts.Client,
 		prefix:     opts.Prefix + "nonce:",
 		floorKey:   opts.Prefix + "nonce-floor",
@@ -200,16 +201,9 @@ func New(opts Options) (*Guard, error) {
 	return g, nil
 }
 
-// Errors for nonces refused before Redis is asked; they match
-// nonce.ErrMalformed.
-var (
-	errEmpty   = fmt.Errorf("%w: empty", nonce.ErrMalformed)
-	errTooLong = fmt.Errorf("%w: longer than %d bytes", nonce.ErrMalformed, nonce.MaxLen)
-)
-
 // Slot returns where nonce n, stamped ts (unix ns), is recorded under
 // scope: the Redis key of its set and its member.
-func (g *Guard) Slot(scope nonce.Scope, n []byte, ts int64) (key, member string) {
+func (g *Redis) Slot(scope nonce.Scope, n []byte, ts int64) (key, member string) {
 	h := sha256.New()
 	h.Write(scope.Who[:])
 	h.Write([]byte{byte(scope.Kind)})
@@ -235,7 +229,7 @@ func second(ts int64) int64 {
 
 // end returns when the set of ts's second may expire (unix ns): the last
 // nanosecond of that second plus the window and ClockSkew.
-func (g *Guard) end(ts int64) int64 {
+func (g *Redis) end(ts int64) int64 {
 	s := second(ts)
 	if s >= math.MaxInt64/int64(time.Second) {
 		return math.MaxInt64
@@ -245,7 +239,7 @@ func (g *Guard) end(ts int64) int64 {
 
 // ttl returns the life in whole ms, rounded up, of the set of ts's second
 // at now.
-func (g *Guard) ttl(ts, now int64) int64 {
+func (g *Redis) ttl(ts, now int64) int64 {
 	// ts is at least now-window, so the end is after now.
 	return (g.end(ts) - now + int64(time.Millisecond) - 1) / int64(time.Millisecond)
 }
@@ -350,7 +344,7 @@ return {floor, redis.call('PTTL', KEYS[3]), redis.call('GET', KEYS[4]) or '0'}
 `)
 
 // check refuses a nonce that cannot be recorded, before Redis is asked.
-func (g *Guard) check(n []byte, ts, now int64) error {
+func (g *Redis) check(n []byte, ts, now int64) error {
 	if len(n) == 0 {
 		return errEmpty
 	}
@@ -382,21 +376,21 @@ func ms(ts int64) int64 {
 }
 
 // FloorKey returns the Redis key of the floor.
-func (g *Guard) FloorKey() string { return g.floorKey }
+func (g *Redis) FloorKey() string { return g.floorKey }
 
 // Floor returns the floor as last read from Redis (unix ns; 0 before the
 // first read): nonces stamped at or before it are refused.
-func (g *Guard) Floor() int64 { return g.floor.Load() }
+func (g *Redis) Floor() int64 { return g.floor.Load() }
 
 // Holding returns when the hold after a loss ends (unix ns), as last read
 // from Redis: until then every nonce is refused. It is in the past when
 // there is no hold.
-func (g *Guard) Holding() int64 { return g.holdUntil.Load() }
+func (g *Redis) Holding() int64 { return g.holdUntil.Load() }
 
 // Refuse makes the guard refuse every nonce with an error wrapping
 // nonce.ErrUnavailable and reason, until Refuse(nil). serve refuses while
 // Redis may evict keys: a nonce Redis may forget cannot be relied on.
-func (g *Guard) Refuse(reason error) {
+func (g *Redis) Refuse(reason error) {
 	if reason == nil {
 		g.refusing.Store(nil)
 		return
@@ -409,7 +403,7 @@ func (g *Guard) Refuse(reason error) {
 // those are among what the floor must cover), the horizon (the latest
 // timestamp any replica accepted, ms) and the hold left (ms). now is the
 // clock (unix ns).
-func (g *Guard) see(ctx context.Context, floor, horizon any, hold, now int64) error {
+func (g *Redis) see(ctx context.Context, floor, horizon any, hold, now int64) error {
 	if h, ok := horizon.(string); ok {
 		if v, err := strconv.ParseInt(h, 10, 64); err == nil {
 			storeMax(&g.latest, v*int64(time.Millisecond))
@@ -444,7 +438,7 @@ func (g *Guard) see(ctx context.Context, floor, horizon any, hold, now int64) er
 // lost tells OnLost of a loss, once per loss: a floor found missing is
 // always a loss; moves of the floor seen within two holds of the last
 // report are the raises that follow one.
-func (g *Guard) lost(floor int64, found bool, now int64) {
+func (g *Redis) lost(floor int64, found bool, now int64) {
 	last := g.lostAt.Load()
 	if !found && last != 0 && now-last < 2*g.hold {
 		return
@@ -459,7 +453,7 @@ func (g *Guard) lost(floor int64, found bool, now int64) {
 
 // raiseFloor runs floorScript with at (ms) and records the floor it
 // returns, telling OnLost when this replica found the floor missing.
-func (g *Guard) raiseFloor(ctx context.Context, at, now int64) error {
+func (g *Redis) raiseFloor(ctx context.Context, at, now int64) error {
 	res, err := floorScript.Run(ctx, g.c, []string{g.floorKey, g.holdKey}, at, g.hold/int64(time.Millisecond)).Slice()
 	if err != nil {
 		return g.fail(err)
@@ -490,7 +484,7 @@ func (g *Guard) raiseFloor(ctx context.Context, at, now int64) error {
 // recover sets the floor after a script found it missing: at the latest
 // nonce this replica knows of, or now, whichever is later; the hold then
 // gives the other replicas time to raise it past theirs.
-func (g *Guard) recover(ctx context.Context, now int64) error {
+func (g *Redis) recover(ctx context.Context, now int64) error {
 	return g.raiseFloor(ctx, max(ms(now), ms(g.latest.Load()))+1, now)
 }
 
@@ -499,7 +493,7 @@ func (g *Guard) recover(ctx context.Context, now int64) error {
 // hold and the horizon and, if the floor is missing, sets it as a request
 // would have. now is the clock (unix ns). It returns an error wrapping
 // nonce.ErrUnavailable when Redis fails.
-func (g *Guard) Check(ctx context.Context, now int64) error {
+func (g *Redis) Check(ctx context.Context, now int64) error {
 	res, err := probeScript.Run(ctx, g.c, []string{g.probeKey, g.floorKey, g.holdKey, g.horizonKey}, ms(now), 10_000).Slice()
 	if err != nil {
 		return g.fail(err)
@@ -520,7 +514,7 @@ func (g *Guard) Check(ctx context.Context, now int64) error {
 // Watch runs Check every interval (a second when not positive) until ctx
 // is done, so that a loss is found, and other replicas' new floors seen,
 // without waiting for a request.
-func (g *Guard) Watch(ctx context.Context, interval time.Duration) {
+func (g *Redis) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = time.Second
 	}
@@ -550,7 +544,7 @@ func storeMax(a *atomic.Int64, v int64) {
 // read; a missing floor is set (recover) and the script run once more.
 // It returns the refusal for a result that is not the script's own
 // (3, 4, 5, 6) as err, with the index of the nonce it concerns.
-func (g *Guard) run(script *redis.Script, keys []string, args []any, ts []int64, now int64) (int64, int, error) {
+func (g *Redis) run(script *redis.Script, keys []string, args []any, ts []int64, now int64) (int64, int, error) {
 	ctx := context.Background()
 	for attempt := 0; ; attempt++ {
 		res, err := script.Run(ctx, g.c, keys, args...).Slice()
@@ -592,7 +586,7 @@ func (g *Guard) run(script *redis.Script, keys []string, args []any, ts []int64,
 }
 
 // guardKeys appends the floor, hold, horizon and generation keys.
-func (g *Guard) guardKeys(keys []string) []string {
+func (g *Redis) guardKeys(keys []string) []string {
 	keys = append(keys, g.floorKey, g.holdKey, g.horizonKey)
 	if g.sync != nil {
 		keys = append(keys, g.genKey)
@@ -603,7 +597,7 @@ func (g *Guard) guardKeys(keys []string) []string {
 // Remember records nonce n, whose timestamp is ts, under scope until ts
 // plus the window (plus ClockSkew), now being the server clock (both unix
 // nanoseconds), in one round trip to Redis. ts must be the timestamp n
-// itself carries. Its results are those of nonce.Guard.Remember:
+// itself carries. Its results are those of Memory.Remember:
 // ErrReplayed if any replica recorded the nonce under scope and its
 // timestamp has not left the window, ErrTooOld or ErrTooNew outside the
 // window, ErrMalformed-matching errors for an empty or over-long nonce,
@@ -613,7 +607,7 @@ func (g *Guard) guardKeys(keys []string) []string {
 // timeouts, in which case the nonce may or may not have been recorded and
 // the caller must refuse the request. Only a nil result accepts the
 // nonce. Remember does not retain n.
-func (g *Guard) Remember(scope nonce.Scope, n []byte, ts, now int64) error {
+func (g *Redis) Remember(scope nonce.Scope, n []byte, ts, now int64) error {
 	if err := g.check(n, ts, now); err != nil {
 		return err
 	}
@@ -635,8 +629,8 @@ func (g *Guard) Remember(scope nonce.Scope, n []byte, ts, now int64) error {
 // seen by any replica is refused, and neither is recorded then. When one
 // is refused it returns its index (0 or 1) and the error, as Remember
 // would. b is refused as replayed when it is a itself (a is then
-// recorded, as nonce.Guard does).
-func (g *Guard) RememberPair(a, b nonce.Record, now int64) (int, error) {
+// recorded, as Memory does).
+func (g *Redis) RememberPair(a, b nonce.Record, now int64) (int, error) {
 	recs := [2]nonce.Record{a, b}
 	var kb [6]string
 	keys := kb[:2]
@@ -670,7 +664,7 @@ func (g *Guard) RememberPair(a, b nonce.Record, now int64) (int, error) {
 }
 
 // observe hands a generation read from Redis to the Sync, if any.
-func (g *Guard) observe(v any) {
+func (g *Redis) observe(v any) {
 	if g.sync == nil {
 		return
 	}
@@ -681,7 +675,7 @@ func (g *Guard) observe(v any) {
 	}
 }
 
-func (g *Guard) fail(err error) error {
+func (g *Redis) fail(err error) error {
 	if g.onError != nil {
 		g.onError(err)
 	}
@@ -691,15 +685,7 @@ func (g *Guard) fail(err error) error {
 // Len returns about how many nonces this replica recorded whose windows
 // have not yet ended, to the second. Nonces other replicas recorded are
 // not counted; Redis holds them all.
-func (g *Guard) Len() int { return g.live.len(time.Now().UnixNano()) }
-
-// satAdd returns a+b for b >= 0, saturating at math.MaxInt64.
-func satAdd(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
-}
+func (g *Redis) Len() int { return g.live.len(time.Now().UnixNano()) }
 
 // liveCount counts recorded nonces by the second their records end, in a
 // ring of buckets spanning the longest possible life, without locks. Each

@@ -1,4 +1,4 @@
-package nonce
+package replay
 
 // FixedBytes exposes fixedBytes to the external tests, which size budgets
 // that hold an exact number of tables.

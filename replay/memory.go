@@ -1,4 +1,4 @@
-package nonce
+package replay
 
 import (
 	"context"
@@ -7,24 +7,26 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fibergate/fibergate/crypto/nonce"
 )
 
-// Defaults applied by NewGuard to zero or negative Options fields.
+// Defaults applied by NewMemory to zero or negative MemoryOptions fields.
 const (
-	// DefaultMaxMemory is the memory budget of a Guard: 64 MiB. With the
+	// DefaultMaxMemory is the memory budget of a Memory: 64 MiB. With the
 	// default 120 s window it remembers about 39,000 nonces a second at a
 	// steady rate (RateCovered), the header and body nonces of about
 	// 19,500 requests a second.
 	DefaultMaxMemory = 64 << 20
-	// DefaultShards is the number of independently locked parts of a Guard.
+	// DefaultShards is the number of independently locked parts of a
+	// Memory.
 	DefaultShards = 16
 	// DefaultSweepInterval is how often Run sweeps when given no interval.
 	DefaultSweepInterval = 5 * time.Second
-	// DefaultHorizonLead is how far ahead of the clock Options.Horizon
+	// DefaultHorizonLead is how far ahead of the clock MemoryOptions.Horizon
 	// keeps the horizon: a restart after a crash refuses the nonces
 	// stamped before the last horizon recorded, about this long after the
 	// crash for validators whose clocks are right. Run's tick must be well
@@ -32,53 +34,15 @@ const (
 	DefaultHorizonLead = 5 * time.Second
 )
 
-// maxShards bounds Options.Shards; more would only waste memory.
+// maxShards bounds MemoryOptions.Shards; more would only waste memory.
 const maxShards = 1 << 10
 
-// Kind says which nonce of a request is recorded, so a header nonce and a
-// body nonce with the same text do not collide.
-type Kind uint8
-
-const (
-	// KindHeader is the nonce in the request's `nonce` header.
-	KindHeader Kind = iota
-	// KindBody is the `"nonce"` field inside the decrypted JSON body.
-	KindBody
-)
-
-// String returns "header", "body" or "kind(N)".
-func (k Kind) String() string {
-	switch k {
-	case KindHeader:
-		return "header"
-	case KindBody:
-		return "body"
-	}
-	return "kind(" + strconv.Itoa(int(k)) + ")"
-}
-
-// Scope is the namespace a nonce is recorded under: the same nonce under
-// another scope is a different entry.
-type Scope struct {
-	// Who is the public key of the hotkey that signed the request.
-	Who [32]byte
-	// Kind says where in the request the nonce was found.
-	Kind Kind
-}
-
-// Record is one nonce to remember: its scope, text and timestamp (unix ns,
-// the one the nonce's own text carries).
-type Record struct {
-	Scope Scope
-	Nonce []byte
-	TS    int64
-}
-
-// Options configures a Guard. Zero or negative fields take the defaults.
-type Options struct {
+// MemoryOptions configures a Memory. Zero or negative fields take the
+// defaults.
+type MemoryOptions struct {
 	// Window is how far a nonce's timestamp may be from the server clock in
 	// either direction, and so how long after its timestamp a nonce is
-	// remembered. Default DefaultWindow (120 s).
+	// remembered. Default nonce.DefaultWindow (120 s).
 	Window time.Duration
 	// MaxMemory is the most memory, in bytes, the guard holds: its tables
 	// of nonces and its fixed part. RateCovered says what rate it serves.
@@ -88,9 +52,9 @@ type Options struct {
 	// power of two and at most 1024. Default DefaultShards.
 	Shards int
 	// Floor (unix ns) is where the guard's knowledge begins: a nonce
-	// stamped at or before it is refused with ErrUnverifiable, since an
-	// earlier run, or whatever came before this guard, may have accepted
-	// it. A fresh guard that replaces another with no saved state sets the
+	// stamped at or before it is refused with nonce.ErrUnverifiable, since
+	// an earlier run, or whatever came before this guard, may have
+	// accepted it. A fresh guard that replaces another with no saved state sets the
 	// moment it starts, or the last horizon the other recorded if later.
 	// Zero refuses nothing on this ground.
 	Floor int64
@@ -98,8 +62,8 @@ type Options struct {
 	// on it: the guard accepts no nonce stamped after the last horizon it
 	// handed to Horizon, raising it first (to the nonce's time plus
 	// HorizonLead) when one comes. Run raises it to the clock plus
-	// HorizonLead at every tick, so only a nonce stamped about that far ahead of
-	// the clock waits for a raise. After a crash, the last horizon recorded
+	// HorizonLead at every tick, so only a nonce stamped about that far
+	// ahead of the clock waits for a raise. After a crash, the last horizon recorded
 	// bounds the timestamps of every nonce the guard accepted, and is the
 	// next guard's Floor. Horizon is called with no lock of a shard held,
 	// one call at a time; if it cannot record, it says so its own way (the
@@ -111,7 +75,7 @@ type Options struct {
 	HorizonLead time.Duration
 }
 
-// Guard remembers used nonces until their timestamps leave the window, in
+// Memory remembers used nonces until their timestamps leave the window, in
 // a bounded amount of memory. It is safe for concurrent use; calls on
 // different shards never contend.
 //
@@ -120,18 +84,18 @@ type Options struct {
 // a bucket is dropped whole, with no work per entry, once its last
 // nanosecond has left the window. A bucket is an open-addressing table of
 // hashes (8 bytes a slot, kept between 63 % and 88 % full), sized from the
-// bucket before it; BenchmarkSteadyRate measures about 12 bytes per
+// bucket before it; BenchmarkMemorySteadyRate measures about 12 bytes per
 // remembered nonce, tables kept for reuse included.
 //
 // Two different nonces are taken for one only if their 64-bit hashes are
-// equal; the hashing key is random per Guard, so nobody can choose nonces
+// equal; the hashing key is random per Memory, so nobody can choose nonces
 // that collide, and a fresh nonce collides with one of the n in its
 // bucket with probability at most n/2^64. At 20,000 requests a second
 // (43,000 nonces a bucket) that is 2.3×10^-15 per nonce: one honest nonce
 // refused in about 300 years. A collision refuses one honest nonce as
 // replayed; it never accepts a replay, since a replayed nonce always has
 // the very hash that was recorded.
-type Guard struct {
+type Memory struct {
 	window int64
 	mask   uint64
 	ring   int64
@@ -139,13 +103,14 @@ type Guard struct {
 	// nonces whose entries collide.
 	key    [32]byte
 	n      atomic.Int64
-	mem    *memory
+	mem    *pool
 	shards []shard
 
-	// floor: nonces stamped at or before it are refused (ErrUnverifiable).
+	// floor: nonces stamped at or before it are refused
+	// (nonce.ErrUnverifiable).
 	floor atomic.Int64
 	// horizon: the latest timestamp accepted without raising it first;
-	// math.MaxInt64 without Options.Horizon.
+	// math.MaxInt64 without MemoryOptions.Horizon.
 	horizon atomic.Int64
 	// stopped: Stop was called; nothing more is recorded.
 	stopped atomic.Bool
@@ -168,11 +133,11 @@ type shard struct {
 	_    [32]byte // keep shards on separate cache lines
 }
 
-// NewGuard returns an empty Guard configured by opts, with a fresh random
+// NewMemory returns an empty Memory configured by opts, with a fresh random
 // hashing key.
-func NewGuard(opts Options) *Guard {
+func NewMemory(opts MemoryOptions) *Memory {
 	if opts.Window <= 0 {
-		opts.Window = DefaultWindow
+		opts.Window = nonce.DefaultWindow
 	}
 	if opts.MaxMemory <= 0 {
 		opts.MaxMemory = DefaultMaxMemory
@@ -185,11 +150,11 @@ func NewGuard(opts Options) *Guard {
 	}
 	n := min(1<<bits.Len(uint(opts.Shards-1)), maxShards)
 	ring := ringLen(opts.Window)
-	g := &Guard{
+	g := &Memory{
 		window: int64(opts.Window),
 		mask:   uint64(n - 1),
 		ring:   int64(ring),
-		mem:    newMemory(opts.MaxMemory, fixedBytes(n, opts.Window)),
+		mem:    newPool(opts.MaxMemory, fixedBytes(n, opts.Window)),
 		shards: make([]shard, n),
 		record: opts.Horizon,
 		lead:   int64(opts.HorizonLead),
@@ -215,49 +180,50 @@ type entry struct {
 }
 
 // prepare checks a nonce as Remember does and hashes it.
-func (g *Guard) prepare(scope Scope, nonce []byte, ts, now int64) (entry, error) {
-	if len(nonce) == 0 {
+func (g *Memory) prepare(scope nonce.Scope, n []byte, ts, now int64) (entry, error) {
+	if len(n) == 0 {
 		return entry{}, errEmpty
 	}
-	if len(nonce) > MaxLen {
+	if len(n) > nonce.MaxLen {
 		return entry{}, errTooLong
 	}
-	if err := CheckWindow(ts, now, time.Duration(g.window)); err != nil {
+	if err := nonce.CheckWindow(ts, now, time.Duration(g.window)); err != nil {
 		return entry{}, err
 	}
 	if f := g.floor.Load(); ts <= f {
-		return entry{}, UnverifiableError{Floor: f}
+		return entry{}, nonce.UnverifiableError{Floor: f}
 	}
 	if g.stopped.Load() {
-		return entry{}, ErrUnavailable
+		return entry{}, nonce.ErrUnavailable
 	}
 	if ts > g.horizon.Load() {
 		g.raise(ts, satAdd(ts, g.lead))
 	}
-	h, sh := g.hash(scope, nonce)
+	h, sh := g.hash(scope, n)
 	i := sh & g.mask
 	return entry{h: h, s: &g.shards[i], i: i, span: ts >> bucketBits}, nil
 }
 
-// Remember records nonce, whose timestamp is ts, under scope until ts plus
-// the window, now being the server clock (both unix nanoseconds). It
-// returns ErrReplayed if the nonce is already recorded under scope and its
-// timestamp has not left the window, ErrTooOld or ErrTooNew if ts is
-// outside the window (so nothing is recorded that could outlive
-// 2×window), ErrFull if the memory budget cannot hold it, and
-// ErrMalformed if nonce is empty or longer than MaxLen. Only a nil result
-// records the nonce.
+// Remember records the nonce n, whose timestamp is ts, under scope until
+// ts plus the window, now being the server clock (both unix nanoseconds).
+// It returns nonce.ErrReplayed if n is already recorded under scope and
+// its timestamp has not left the window, nonce.ErrTooOld or
+// nonce.ErrTooNew if ts is outside the window (so nothing is recorded that
+// could outlive 2×window), nonce.ErrFull if the memory budget cannot hold
+// it, and an error matching nonce.ErrMalformed if n is empty or longer
+// than nonce.MaxLen. Only a nil result records the nonce.
 //
-// ts must be the timestamp nonce itself carries (see Parse): a nonce is
+// ts must be the timestamp n itself carries (see nonce.Parse): a nonce is
 // looked up among the nonces of its own timestamp. Call Remember only
 // after the request's signature has been verified, so that only staked
-// validators can fill the guard. Remember does not retain nonce and does
-// not allocate except when the guard takes memory it never held before.
+// validators can fill the guard. Remember does not retain n and does not
+// allocate except when the guard takes memory it never held before.
 //
-// A nonce stamped at or before the guard's floor is refused with an
-// UnverifiableError, and after Stop every nonce with ErrUnavailable.
-func (g *Guard) Remember(scope Scope, nonce []byte, ts, now int64) error {
-	e, err := g.prepare(scope, nonce, ts, now)
+// A nonce stamped at or before the guard's floor is refused with a
+// nonce.UnverifiableError, and after Stop every nonce with
+// nonce.ErrUnavailable.
+func (g *Memory) Remember(scope nonce.Scope, n []byte, ts, now int64) error {
+	e, err := g.prepare(scope, n, ts, now)
 	if err != nil {
 		return err
 	}
@@ -266,17 +232,17 @@ func (g *Guard) Remember(scope Scope, nonce []byte, ts, now int64) error {
 	if g.stopped.Load() {
 		// Checked again under the lock: Snapshot reads a shard under its
 		// lock after Stop, so nothing is added that it does not see.
-		return ErrUnavailable
+		return nonce.ErrUnavailable
 	}
 	b := g.bucket(e.s, e.span, now)
 	if b == nil {
-		return ErrFull
+		return nonce.ErrFull
 	}
 	if b.t != nil && tableHas(b.t, e.h) {
-		return ErrReplayed
+		return nonce.ErrReplayed
 	}
 	if !g.reserve(e.s, b, 1) {
-		return ErrFull
+		return nonce.ErrFull
 	}
 	g.add(b, e.h)
 	return nil
@@ -286,7 +252,7 @@ func (g *Guard) Remember(scope Scope, nonce []byte, ts, now int64) error {
 // recorded, or neither. When one is refused it returns its index (0 or 1)
 // and why, as Remember would; a is looked at first. b is refused as
 // replayed when it is a itself (the same scope and nonce).
-func (g *Guard) RememberPair(a, b Record, now int64) (int, error) {
+func (g *Memory) RememberPair(a, b nonce.Record, now int64) (int, error) {
 	ea, err := g.prepare(a.Scope, a.Nonce, a.TS, now)
 	if err != nil {
 		return 0, err
@@ -301,7 +267,7 @@ func (g *Guard) RememberPair(a, b Record, now int64) (int, error) {
 		if err := g.Remember(a.Scope, a.Nonce, a.TS, now); err != nil {
 			return 0, err
 		}
-		return 1, ErrReplayed
+		return 1, nonce.ErrReplayed
 	}
 	// Lock in shard order, so two pairs never wait on each other.
 	first, second := ea.s, eb.s
@@ -315,34 +281,34 @@ func (g *Guard) RememberPair(a, b Record, now int64) (int, error) {
 		defer second.mu.Unlock()
 	}
 	if g.stopped.Load() {
-		return 0, ErrUnavailable
+		return 0, nonce.ErrUnavailable
 	}
 	ba := g.bucket(ea.s, ea.span, now)
 	if ba == nil {
-		return 0, ErrFull
+		return 0, nonce.ErrFull
 	}
 	if ba.t != nil && tableHas(ba.t, ea.h) {
-		return 0, ErrReplayed
+		return 0, nonce.ErrReplayed
 	}
 	bb := g.bucket(eb.s, eb.span, now)
 	if bb == nil {
-		return 1, ErrFull
+		return 1, nonce.ErrFull
 	}
 	if bb.t != nil && tableHas(bb.t, eb.h) {
-		return 1, ErrReplayed
+		return 1, nonce.ErrReplayed
 	}
 	// Make room in both before adding either: a refusal then leaves
 	// nothing recorded.
 	if ba == bb {
 		if !g.reserve(ea.s, ba, 2) {
-			return 0, ErrFull
+			return 0, nonce.ErrFull
 		}
 	} else {
 		if !g.reserve(ea.s, ba, 1) {
-			return 0, ErrFull
+			return 0, nonce.ErrFull
 		}
 		if !g.reserve(eb.s, bb, 1) {
-			return 1, ErrFull
+			return 1, nonce.ErrFull
 		}
 	}
 	g.add(ba, ea.h)
@@ -358,8 +324,8 @@ func (g *Guard) RememberPair(a, b Record, now int64) (int, error) {
 // The ring holds every bucket that can be live at one instant, so the
 // slot is taken by another live span only after the clock stepped back by
 // about the ring's length: bucket then returns nil, and the nonce is
-// refused as ErrFull rather than any nonce forgotten early.
-func (g *Guard) bucket(s *shard, span, now int64) *bucket {
+// refused as nonce.ErrFull rather than any nonce forgotten early.
+func (g *Memory) bucket(s *shard, span, now int64) *bucket {
 	b := &s.ring[mod(span, g.ring)]
 	if b.t != nil && b.span == span {
 		return b
@@ -376,7 +342,7 @@ func (g *Guard) bucket(s *shard, span, now int64) *bucket {
 // guard's memory for a fresh bucket (sized for the entries of the bucket
 // before it, the best guess of the rate) or a larger one for a full
 // bucket. It reports false when the budget cannot hold it.
-func (g *Guard) reserve(s *shard, b *bucket, add int) bool {
+func (g *Memory) reserve(s *shard, b *bucket, add int) bool {
 	n := int(b.n)
 	if b.t != nil && !full(len(b.t), n, add) {
 		return true
@@ -404,7 +370,7 @@ func (g *Guard) reserve(s *shard, b *bucket, add int) bool {
 	return true
 }
 
-func (g *Guard) add(b *bucket, h uint64) {
+func (g *Memory) add(b *bucket, h uint64) {
 	tableAdd(b.t, h)
 	b.n++
 	g.n.Add(1)
@@ -412,14 +378,14 @@ func (g *Guard) add(b *bucket, h uint64) {
 
 // expired reports whether every timestamp of span has left the window at
 // now: its last nanosecond plus the window is before now.
-func (g *Guard) expired(span, now int64) bool {
+func (g *Memory) expired(span, now int64) bool {
 	last := span<<bucketBits | (bucketSpan - 1)
 	return satAdd(last, g.window) < now
 }
 
 // dropExpired gives back the tables of s's expired buckets and returns how
 // many nonces they held. s is locked by the caller.
-func (g *Guard) dropExpired(s *shard, now int64) int {
+func (g *Memory) dropExpired(s *shard, now int64) int {
 	dropped := 0
 	for i := range s.ring {
 		b := &s.ring[i]
@@ -435,18 +401,18 @@ func (g *Guard) dropExpired(s *shard, now int64) int {
 
 // Len returns the number of nonces held, including expired ones whose
 // bucket was not yet dropped.
-func (g *Guard) Len() int {
+func (g *Memory) Len() int {
 	return int(g.n.Load())
 }
 
 // MemoryBytes returns the memory the guard holds: its tables, in use or
 // kept for reuse, and its fixed part. It never exceeds MaxMemory.
-func (g *Guard) MemoryBytes() int64 {
+func (g *Memory) MemoryBytes() int64 {
 	return g.mem.held.Load()
 }
 
 // MaxMemory returns the guard's memory budget in bytes.
-func (g *Guard) MaxMemory() int64 {
+func (g *Memory) MaxMemory() int64 {
 	return g.mem.budget
 }
 
@@ -455,7 +421,7 @@ func (g *Guard) MaxMemory() int64 {
 // no bucket took since the last Sweep, and returns how many nonces it
 // forgot. It locks one shard at a time. Buckets are also dropped as new
 // ones start, so Sweep matters when traffic stops.
-func (g *Guard) Sweep(now int64) int {
+func (g *Memory) Sweep(now int64) int {
 	total := 0
 	for i := range g.shards {
 		s := &g.shards[i]
@@ -468,10 +434,11 @@ func (g *Guard) Sweep(now int64) int {
 }
 
 // Run calls Sweep with the wall clock every interval (DefaultSweepInterval
-// if interval is not positive) until ctx is done; with Options.Horizon it
-// also keeps the horizon HorizonLead ahead of the clock at every tick
-// (KeepHorizon), so the tick must be well under HorizonLead.
-func (g *Guard) Run(ctx context.Context, interval time.Duration) {
+// if interval is not positive) until ctx is done; with
+// MemoryOptions.Horizon it also keeps the horizon HorizonLead ahead of the
+// clock at every tick (KeepHorizon), so the tick must be well under
+// HorizonLead.
+func (g *Memory) Run(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultSweepInterval
 	}
@@ -489,10 +456,10 @@ func (g *Guard) Run(ctx context.Context, interval time.Duration) {
 }
 
 // KeepHorizon raises the horizon to now plus HorizonLead (unix ns), when
-// Options.Horizon is set and the guard is not stopped. Call it once before
-// the guard serves, so the first horizon is recorded before any nonce is
-// accepted; Run calls it at every tick.
-func (g *Guard) KeepHorizon(now int64) {
+// MemoryOptions.Horizon is set and the guard is not stopped. Call it once
+// before the guard serves, so the first horizon is recorded before any
+// nonce is accepted; Run calls it at every tick.
+func (g *Memory) KeepHorizon(now int64) {
 	if g.record == nil || g.stopped.Load() {
 		return
 	}
@@ -502,7 +469,7 @@ func (g *Guard) KeepHorizon(now int64) {
 
 // raise records to as the horizon unless the horizon already reaches
 // need.
-func (g *Guard) raise(need, to int64) {
+func (g *Memory) raise(need, to int64) {
 	if g.record == nil {
 		return
 	}
@@ -516,18 +483,19 @@ func (g *Guard) raise(need, to int64) {
 }
 
 // Horizon returns the latest timestamp the guard accepts without first
-// recording a later horizon (math.MaxInt64 without Options.Horizon): no
-// nonce it accepted is stamped after it.
-func (g *Guard) Horizon() int64 { return g.horizon.Load() }
+// recording a later horizon (math.MaxInt64 without
+// MemoryOptions.Horizon): no nonce it accepted is stamped after it.
+func (g *Memory) Horizon() int64 { return g.horizon.Load() }
 
 // Floor returns the guard's floor (unix ns): nonces stamped at or before
-// it are refused with ErrUnverifiable.
-func (g *Guard) Floor() int64 { return g.floor.Load() }
+// it are refused with nonce.ErrUnverifiable.
+func (g *Memory) Floor() int64 { return g.floor.Load() }
 
-// Stop makes the guard refuse every nonce from now on (ErrUnavailable),
-// so that Snapshot holds everything it ever accepted. Call it when the
-// server has stopped taking requests; it cannot be undone.
-func (g *Guard) Stop() { g.stopped.Store(true) }
+// Stop makes the guard refuse every nonce from now on
+// (nonce.ErrUnavailable), so that Snapshot holds everything it ever
+// accepted. Call it when the server has stopped taking requests; it cannot
+// be undone.
+func (g *Memory) Stop() { g.stopped.Store(true) }
 
 // hash returns the stored hash of (scope, nonce), never 0, and the bits
 // that pick its shard: SHA-256 over the secret key, then the fixed-length
@@ -535,13 +503,13 @@ func (g *Guard) Stop() { g.stopped.Store(true) }
 // key, collisions cannot be searched for. The two results come from
 // different bytes of the digest, so entries of one shard differ in all 64
 // bits of their hashes.
-func (g *Guard) hash(scope Scope, nonce []byte) (uint64, uint64) {
-	var buf [len(g.key) + len(scope.Who) + 1 + MaxLen]byte
+func (g *Memory) hash(scope nonce.Scope, text []byte) (uint64, uint64) {
+	var buf [len(g.key) + len(scope.Who) + 1 + nonce.MaxLen]byte
 	n := copy(buf[:], g.key[:])
 	n += copy(buf[n:], scope.Who[:])
 	buf[n] = byte(scope.Kind)
 	n++
-	n += copy(buf[n:], nonce)
+	n += copy(buf[n:], text)
 	sum := sha256.Sum256(buf[:n])
 	h := binary.LittleEndian.Uint64(sum[:8])
 	if h == 0 {
@@ -557,12 +525,4 @@ func mod(a, n int64) int64 {
 		r += n
 	}
 	return r
-}
-
-// satAdd returns a+b for b >= 0, saturating at math.MaxInt64.
-func satAdd(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
 }

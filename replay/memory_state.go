@@ -1,4 +1,4 @@
-package nonce
+package replay
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// A Guard's state is saved in one of two forms, both starting with the
+// A Memory's state is saved in one of two forms, both starting with the
 // magic, a version byte and a kind byte, then the horizon and the floor
 // (int64, little-endian):
 //
@@ -16,7 +16,7 @@ import (
 //     guard that follows a crash can know;
 //   - a full state (kind 'C'), written after Stop: the hashing key, the
 //     window, the shard count and every bucket (shard uint32, span int64,
-//     count uint32, then the hashes, uint64 each), from which a new Guard
+//     count uint32, then the hashes, uint64 each), from which a new Memory
 //     refuses exactly what the old one would have.
 //
 // The bytes carry the hashing key; callers keep them sealed (fibergate
@@ -32,7 +32,7 @@ const (
 // ErrStateCorrupt is wrapped by ParseState's errors.
 var ErrStateCorrupt = errors.New("replay guard state unreadable")
 
-// State is a Guard's saved state, as ParseState reads it.
+// State is a Memory's saved state, as ParseState reads it.
 type State struct {
 	// Full is set for a state saved by Snapshot after Stop; it restores
 	// every remembered nonce. Otherwise the state is a horizon record.
@@ -70,12 +70,12 @@ func appendHeader(b []byte, kind byte, horizon, floor int64) []byte {
 }
 
 // Snapshot returns the guard's full state, every remembered nonce with
-// its bucket, for a Guard of the same window to Restore. The guard must
+// its bucket, for a Memory of the same window to Restore. The guard must
 // be stopped first (Stop), so that nothing it accepts is missing from the
 // state; otherwise Snapshot returns an error. The state's horizon is the
-// guard's, or, without Options.Horizon, the latest timestamp the window
-// allowed at stop time: now plus the window.
-func (g *Guard) Snapshot(now int64) ([]byte, error) {
+// guard's, or, without MemoryOptions.Horizon, the latest timestamp the
+// window allowed at stop time: now plus the window.
+func (g *Memory) Snapshot(now int64) ([]byte, error) {
 	if !g.stopped.Load() {
 		return nil, errors.New("replay guard: Snapshot before Stop")
 	}
@@ -201,7 +201,7 @@ var ErrStateMismatch = errors.New("replay guard state does not fit this guard")
 // state of another window or shard count, or one the memory budget cannot
 // hold is an error wrapping ErrStateMismatch, and leaves g unchanged: the
 // caller then falls back on the floor (State.Horizon).
-func (g *Guard) Restore(st *State, now int64) error {
+func (g *Memory) Restore(st *State, now int64) error {
 	switch {
 	case !st.Full:
 		return fmt.Errorf("%w: a horizon record holds no nonces", ErrStateMismatch)
