@@ -72,7 +72,7 @@ type codeInfo struct {
 // codeTable lists every code once, in the order of the metrics' result
 // label values. Everything about a code is read from here: its status,
 // its error body, whether it carries Retry-After, and the label values
-// the metrics start at 0. A test holds the README's error table to it.
+// the metrics start at 0. A test holds docs/answers.md's error table to it.
 var codeTable = [...]codeInfo{
 	{CodeMissingHeader, fasthttp.StatusUnprocessableEntity, "a required header is missing", false},
 	{CodeDuplicateHeader, fasthttp.StatusBadRequest, "a Fiber header was sent more than once", false},

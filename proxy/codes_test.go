@@ -83,18 +83,19 @@ func TestCodesIsACopy(t *testing.T) {
 	}
 }
 
-// The README's error table says what codeTable says: each code under its
-// status, every code there, none that is not.
+// The reference's error table (docs/answers.md, linked from the README)
+// says what codeTable says: each code under its status, every code there,
+// none that is not.
 func TestREADMEErrorTable(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "README.md"))
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "docs", "answers.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
-	start := strings.Index(text, "### Error codes")
+	start := strings.Index(text, "## Error codes")
 	if start < 0 {
-		t.Fatal(`README.md has no "### Error codes" section`)
+		t.Fatal(`docs/answers.md has no "## Error codes" section`)
 	}
 	section := text[start:]
 	if end := strings.Index(section[4:], "\n#"); end >= 0 {
@@ -107,7 +108,7 @@ func TestREADMEErrorTable(t *testing.T) {
 		status, _ := strconv.Atoi(m[1])
 		for _, c := range code.FindAllStringSubmatch(m[2], -1) {
 			if prev, ok := inREADME[Code(c[1])]; ok {
-				t.Errorf("README: %s listed twice (%d and %d)", c[1], prev, status)
+				t.Errorf("docs/answers.md: %s listed twice (%d and %d)", c[1], prev, status)
 			}
 			inREADME[Code(c[1])] = status
 		}
@@ -116,14 +117,14 @@ func TestREADMEErrorTable(t *testing.T) {
 		st, ok := inREADME[c]
 		switch {
 		case !ok:
-			t.Errorf("README: %s (%d) missing from the error table", c, c.status())
+			t.Errorf("docs/answers.md: %s (%d) missing from the error table", c, c.status())
 		case st != c.status():
-			t.Errorf("README: %s listed under %d, its status is %d", c, st, c.status())
+			t.Errorf("docs/answers.md: %s listed under %d, its status is %d", c, st, c.status())
 		}
 	}
 	for c := range inREADME {
 		if _, ok := answers[c]; !ok {
-			t.Errorf("README: %s is not an error code", c)
+			t.Errorf("docs/answers.md: %s is not an error code", c)
 		}
 	}
 }

@@ -504,7 +504,10 @@ func TestPooledConnectionReusedAfterItsDeadline(t *testing.T) {
 		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		return true
 	})
-	g := startGate(t, gateOptions{upstream: app.URL, timeout: 200 * time.Millisecond, routes: []proxy.Route{{Path: "*", Mode: proxy.ModePublic}}})
+	// An idle timeout far above the pauses: this test is about the
+	// deadline, and a loaded machine must not stretch a pause past 1 s.
+	g := startGate(t, gateOptions{upstream: app.URL, timeout: 200 * time.Millisecond, idle: 30 * time.Second,
+		routes: []proxy.Route{{Path: "*", Mode: proxy.ModePublic}}})
 	for i := range 3 {
 		if st, _, b := rawRequest(t, http.MethodGet, g.URL+"/x", nil, nil); st != 200 || string(b) != "ok" {
 			t.Fatalf("request %d: %d %q", i, st, b)

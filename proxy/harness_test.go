@@ -184,6 +184,7 @@ type gateOptions struct {
 	upstream   string
 	maxBody    int
 	timeout    time.Duration
+	idle       time.Duration // UpstreamIdle
 	now        time.Time
 	limits     proxy.RateLimits
 	// The app side's bounds and trusted front proxies.
@@ -252,6 +253,7 @@ func startGate(t testing.TB, o gateOptions) *gate {
 		Default:         def,
 		UpstreamURL:     o.upstream,
 		UpstreamTimeout: o.timeout,
+		UpstreamIdle:    o.idle,
 		MaxBody:         o.maxBody,
 		Metrics:         m,
 		Now:             clk.Now,

@@ -221,7 +221,7 @@ func (b *redisBackend) checkEviction(ctx context.Context) {
 	case -1:
 		b.guard.Refuse(nil)
 		if old != -1 || !b.warnedUnknown.Swap(true) {
-			b.log.Warn("cannot read redis's maxmemory-policy; make sure it is noeviction (README: Running several replicas)", "err", err)
+			b.log.Warn("cannot read redis's maxmemory-policy; make sure it is noeviction (docs/replicas.md)", "err", err)
 		}
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// What serve does with each signal it can be sent (README: Signals). Go's
+// What serve does with each signal it can be sent (docs/faults.md, Signals). Go's
 // defaults would end the process on SIGHUP without the shutdown that saves
 // the keys, and on SIGPIPE when the log reader goes away.
 var (
