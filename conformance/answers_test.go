@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
 // answerCase is one odd answer an app can give. direct checks that the
@@ -375,7 +377,7 @@ func waitMetricAbove(t *testing.T, fg *fibergate, series string, before float64)
 			t.Errorf("%s: still %v, want it above %v", series, v, before)
 			return
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(e2etest.PollEvery)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fibergate/fibergate/client"
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
 // appSpec is one app server of the suite.
@@ -108,24 +109,23 @@ func nodeApp(t *testing.T) string {
 // port and waits until it listens.
 func startScript(t *testing.T, interpreter, script string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := e2etest.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(interpreter, filepath.Join(repoRoot, "conformance", "apps", script), host, port)
-	cmd.Env = testEnv("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
-	p := startProcess(t, script, cmd)
-	waitListening(t, p, addr)
+	cmd := exec.Command(interpreter, filepath.Join(e2etest.Root(), "conformance", "apps", script), host, port)
+	cmd.Env = e2etest.Env("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
+	e2etest.Start(t, script, cmd).WaitListening(t, addr)
 	return addr
 }
 
 // appCount asks the app directly how many requests it has served.
 func appCount(t *testing.T, appAddr string) int {
 	t.Helper()
-	status, body := httpGet("http://" + appAddr + "/__conformance/count")
+	status, body := e2etest.Get("http://" + appAddr + "/__conformance/count")
 	if status != http.StatusOK {
 		t.Fatalf("app count: got %d %q", status, body)
 	}
 	var c struct{ Count int }
-	if err := json.Unmarshal(body, &c); err != nil {
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
 		t.Fatalf("app count %q: %v", body, err)
 	}
 	return c.Count
@@ -148,7 +148,7 @@ func eachApp(t *testing.T, o fgOptions, fn func(t *testing.T, e *env)) {
 		t.Run(a.name, func(t *testing.T) {
 			addr := a.start(t)
 			fg := startFibergate(t, addr, o)
-			fn(t, &env{app: a, appAddr: addr, fg: fg, cl: aliceClient(t, fg.addr)})
+			fn(t, &env{app: a, appAddr: addr, fg: fg, cl: e2etest.Alice.Handshaken(t, fg.addr)})
 		})
 	}
 }
@@ -171,8 +171,8 @@ func (e *env) count(t *testing.T) int {
 // a plain request on a new connection must get its own answer.
 func (e *env) checkAlive(t *testing.T) {
 	t.Helper()
-	if e.fg.proc.exited() {
-		t.Fatalf("fibergate exited: %v", e.fg.proc.cmd.ProcessState)
+	if e.fg.proc.Exited() {
+		t.Fatalf("fibergate exited: %v", e.fg.proc.Cmd.ProcessState)
 	}
 	e.checks++
 	q := "alive=" + strconv.Itoa(e.checks)
@@ -184,7 +184,7 @@ func (e *env) checkAlive(t *testing.T) {
 	if got.Query != q {
 		t.Fatalf("after the case, a plain request got another request's answer: query %q, want %q", got.Query, q)
 	}
-	if e.fg.proc.exited() {
-		t.Fatalf("fibergate exited: %v", e.fg.proc.cmd.ProcessState)
+	if e.fg.proc.Exited() {
+		t.Fatalf("fibergate exited: %v", e.fg.proc.Cmd.ProcessState)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/client"
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
 // HTTP's lesser-known framing, through every app: trailers, bodies an
@@ -112,7 +113,7 @@ func TestTrailers(t *testing.T) {
 						t.Errorf("the app saw %s: %s", h[0], h[1])
 					}
 				}
-				wantHotkeys := []string{aliceSS58}
+				wantHotkeys := []string{e2etest.Alice.SS58}
 				if c.mode == "public" {
 					wantHotkeys = nil
 				}
@@ -162,7 +163,7 @@ func TestIgnoredBodies(t *testing.T) {
 		})
 		t.Run("validator-bodies-stay-apart", func(t *testing.T) {
 			defer e.checkAlive(t)
-			dave := validatorClient(t, e.fg.addr, daveSeedHex)
+			dave := e2etest.Dave.Handshaken(t, e.fg.addr)
 			dv := &env{app: e.app, appAddr: e.appAddr, fg: e.fg, cl: dave}
 			for i := range 20 {
 				secret := fmt.Sprintf(`{"secret":"alice-%d"}`, i)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
 // spoofs are X-Fiber-* headers a client could send to pass as a verified
@@ -137,7 +139,7 @@ func TestRequestHeaders(t *testing.T) {
 			x := roundTrip(t, e.fg.addr, e.encRequest(t, "POST", "/enc/echo", []byte(`{"prompt":"hi"}`), extra...), "POST")
 			got := decodeEcho(t, wantSealed(t, e, x))
 			wantSet(t, "X-Fiber-* headers", got.matching(isFiber), []string{
-				"x-fiber-validator-hotkey: " + aliceSS58,
+				"x-fiber-validator-hotkey: " + e2etest.Alice.SS58,
 				"x-fiber-validator-stake: " + aliceStake,
 				"x-fiber-symmetric-key-uuid: " + uuid,
 			})
@@ -163,7 +165,7 @@ func TestRequestHeaders(t *testing.T) {
 			}
 			got := decodeEcho(t, x.body)
 			wantSet(t, "X-Fiber-* headers", got.matching(isFiber), []string{
-				"x-fiber-validator-hotkey: " + aliceSS58,
+				"x-fiber-validator-hotkey: " + e2etest.Alice.SS58,
 				"x-fiber-validator-stake: " + aliceStake,
 			})
 			wantSet(t, "forwarding headers", got.matching(isForwarding), clientView("127.0.0.1"))

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
 // lull is longer than every app's keep-alive timeout here: uvicorn's and
@@ -27,7 +29,7 @@ func TestKeepAliveLull(t *testing.T) {
 			t.Parallel()
 			addr := a.start(t)
 			fg := startFibergate(t, addr, fgOptions{})
-			e := &env{app: a, appAddr: addr, fg: fg, cl: aliceClient(t, fg.addr)}
+			e := &env{app: a, appAddr: addr, fg: fg, cl: e2etest.Alice.Handshaken(t, fg.addr)}
 			for round, n := range []int{50, 50, 200} {
 				if a.maxBurst > 0 {
 					n = min(n, a.maxBurst)
@@ -86,7 +88,7 @@ func sendOnce(addr string, req []byte, method string) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(ioTimeout))
+	c.SetDeadline(time.Now().Add(e2etest.IOTimeout))
 	if _, err := c.Write(req); err != nil {
 		return 0, err
 	}

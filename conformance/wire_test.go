@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/client"
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
 // header is one request header line, name as written on the wire.
@@ -64,7 +65,7 @@ func roundTrip(t *testing.T, addr string, req []byte, method string) *exchange {
 		t.Fatalf("dialing %s: %v", addr, err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(ioTimeout))
+	conn.SetDeadline(time.Now().Add(e2etest.IOTimeout))
 	if _, err := conn.Write(req); err != nil {
 		t.Fatalf("writing the request: %v", err)
 	}
@@ -107,7 +108,7 @@ func (x *exchange) describe() string {
 // arrive instead are an error: nothing may follow an answer unasked.
 func (x *exchange) connClosed(d time.Duration) (bool, error) {
 	x.conn.SetReadDeadline(time.Now().Add(d))
-	defer x.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	defer x.conn.SetReadDeadline(time.Now().Add(e2etest.IOTimeout))
 	b, err := x.br.ReadByte()
 	if err == nil {
 		rest, _ := x.br.Peek(x.br.Buffered())

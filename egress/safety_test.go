@@ -11,29 +11,17 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/crypto/fernet"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/internal/fibertest"
 	"github.com/fibergate/fibergate/keystore"
 )
-
-// closedAddr returns an address nothing listens on: a port bound, then
-// closed.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := ln.Addr().String()
-	ln.Close()
-	return a
-}
 
 // A refused connection is 502 miner_unreachable, at the exchange and at
 // the request; after backoff.after_failures of them in a row the miner is
 // left alone (503 miner_backoff, Retry-After), and a miner that answers
 // again ends the backoff.
 func TestUnreachableAndBackoff(t *testing.T) {
-	dead := closedAddr(t)
+	dead := e2etest.FreeAddr(t)
 	r := newRig(t, rigOptions{minerAddr: "http://" + dead, egress: func(o *Options) {
 		o.Backoff = Backoff{AfterFailures: 3, Initial: 500 * time.Millisecond, Max: time.Second}
 	}})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
@@ -21,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// bobSS58 is the miner of every test target (Substrate's dev key //Bob).
-const bobSS58 = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
+// bobSS58 is the miner of every test target (the dev identity //Bob).
+var bobSS58 = e2etest.Bob.SS58
 
 // runTimeout bounds every Run a test makes.
 const runTimeout = 60 * time.Second

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fasthttp"
+
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
 func TestPadPayload(t *testing.T) {
@@ -92,13 +93,7 @@ func FuzzErrorCode(f *testing.F) {
 }
 
 func TestTransportClass(t *testing.T) {
-	// A port that was free a moment ago: nothing listens there.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := e2etest.FreeAddr(t) // nothing listens there
 	hc := &fasthttp.HostClient{Addr: addr}
 	req, resp := new(fasthttp.Request), new(fasthttp.Response)
 	req.SetRequestURI("http://" + addr + "/")

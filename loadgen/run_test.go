@@ -13,6 +13,7 @@ import (
 	"github.com/fibergate/fibergate/crypto/nonce"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/proxy"
 	"github.com/fibergate/fibergate/replay"
 )
@@ -319,7 +320,7 @@ func TestFloodCountsFailures(t *testing.T) {
 
 func TestSetupRefused(t *testing.T) {
 	tg := startTarget(t, targetOptions{validators: 2})
-	alice := "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"
+	alice := e2etest.Alice.SS58
 	tests := []struct {
 		name string
 		opts Options

@@ -22,6 +22,7 @@ import (
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
 	"github.com/fibergate/fibergate/proxy"
@@ -30,11 +31,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Dev keys from testdata/vectors/sr25519.json: //Alice validates, //Bob mines,
-// seed_a is a second validator with too little stake.
+// The dev identities (e2etest's): //Alice validates, //Bob mines.
 var (
-	aliceSeed = mustSeed("0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a")
-	bobSS58   = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
+	aliceSeed = e2etest.Alice.Seed()
+	bobSS58   = e2etest.Bob.SS58
 )
 
 func mustSeed(s string) [32]byte {

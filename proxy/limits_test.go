@@ -8,22 +8,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fibergate/fibergate/internal/e2etest"
 )
 
-// deadPort returns a loopback address that was bound and closed.
-func deadPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestUpstreamDownIsQuick502(t *testing.T) {
-	g := startGate(t, gateOptions{upstream: "http://" + deadPort(t)})
+	g := startGate(t, gateOptions{upstream: "http://" + e2etest.FreeAddr(t)})
 	c := newClient(t, g, aliceSeed)
 	if err := c.Handshake(context.Background()); err != nil {
 		t.Fatal(err)

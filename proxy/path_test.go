@@ -123,3 +123,32 @@ func containsSeg(p, seg string) bool {
 	}
 	return false
 }
+
+// BenchmarkCleanPath cleans and re-encodes paths as the forward path does,
+// into reused buffers: a plain one, one with an escape in every segment,
+// where the hex digits are read, and one refused for a bad escape.
+func BenchmarkCleanPath(b *testing.B) {
+	for _, bc := range []struct {
+		name, raw string
+		ok        bool
+	}{
+		{"plain", "/v1/chat/completions", true},
+		{"escaped", "/v1/caf%C3%A9/%69tems/a%20b/100%25", true},
+		{"bad_escape", "/v1/chat/%6g", false},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			raw := []byte(bc.raw)
+			var clean, esc []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				var ok bool
+				if clean, ok = cleanPath(clean, raw); ok != bc.ok {
+					b.Fatalf("%q: ok %v, want %v", raw, ok, bc.ok)
+				}
+				if ok {
+					esc = escapePath(esc[:0], clean)
+				}
+			}
+		})
+	}
+}

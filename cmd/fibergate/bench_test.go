@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/loadgen"
 	"github.com/fibergate/fibergate/validators"
 )
@@ -16,7 +17,7 @@ import (
 func TestBenchNodes(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	r := runFibergate(t, dir, testEnv(), "bench", "nodes", "--validators", "3", "--stake", "2000", "--out", "nodes.json")
+	r := runFibergate(t, dir, e2etest.Env(), "bench", "nodes", "--validators", "3", "--stake", "2000", "--out", "nodes.json")
 	if r.code != 0 || !strings.Contains(r.stdout, "wrote 3 validators with stake 2000 to nodes.json") {
 		t.Fatalf("bench nodes: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
@@ -42,7 +43,7 @@ func TestBenchNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = runFibergate(t, dir, testEnv(), "bench", "nodes", "--validators", "3", "--stake", "2000", "--out", "-")
+	r = runFibergate(t, dir, e2etest.Env(), "bench", "nodes", "--validators", "3", "--stake", "2000", "--out", "-")
 	if r.code != 0 || r.stdout != string(file) {
 		t.Errorf("bench nodes --out -: exit %d, stdout %q; want the file's content", r.code, r.stdout)
 	}
@@ -51,7 +52,7 @@ func TestBenchNodes(t *testing.T) {
 // benchJSON runs a bench command with --json and decodes its result.
 func benchJSON(t *testing.T, dir string, wantCode int, args ...string) *loadgen.Result {
 	t.Helper()
-	r := runFibergate(t, dir, testEnv(), append(args, "--json")...)
+	r := runFibergate(t, dir, e2etest.Env(), append(args, "--json")...)
 	if r.code != wantCode {
 		t.Fatalf("fibergate %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, wantCode, r.stdout, r.stderr)
 	}
@@ -67,14 +68,14 @@ func benchJSON(t *testing.T, dir string, wantCode int, args ...string) *loadgen.
 // parallel, so the rates it checks are not disturbed by other tests.
 func TestBenchAgainstServe(t *testing.T) {
 	dir := t.TempDir()
-	if r := runFibergate(t, dir, testEnv(), "bench", "nodes", "--validators", "4", "--out", "nodes.json"); r.code != 0 {
+	if r := runFibergate(t, dir, e2etest.Env(), "bench", "nodes", "--validators", "4", "--out", "nodes.json"); r.code != 0 {
 		t.Fatalf("bench nodes: exit %d, stderr %q", r.code, r.stderr)
 	}
-	appURL := "http://" + freeAddr(t)
+	appURL := "http://" + e2etest.FreeAddr(t)
 	cfg := testConfig{upstreamURL: appURL, nodesFile: filepath.Join(dir, "nodes.json")}.write(t, dir)
-	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg, "--demo-upstream")
-	addr, _ := p.waitReady(t)
-	target := []string{"--url", "http://" + addr, "--miner", bobSS58, "--validators", "4"}
+	p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg, "--demo-upstream")
+	addr, _ := p.WaitReady(t)
+	target := []string{"--url", "http://" + addr, "--miner", e2etest.Bob.SS58, "--validators", "4"}
 	bench := func(action string, more ...string) []string {
 		return append(append([]string{"bench", action}, target...), more...)
 	}
@@ -129,7 +130,7 @@ func TestBenchAgainstServe(t *testing.T) {
 		}
 	})
 	t.Run("text", func(t *testing.T) {
-		r := runFibergate(t, dir, testEnv(), bench("run", "--concurrency", "8", "--rate", "20", "--duration", "500ms")...)
+		r := runFibergate(t, dir, e2etest.Env(), bench("run", "--concurrency", "8", "--rate", "20", "--duration", "500ms")...)
 		if r.code != 0 {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -141,12 +142,12 @@ func TestBenchAgainstServe(t *testing.T) {
 	})
 	t.Run("unlisted validators", func(t *testing.T) {
 		args := append(bench("run", "--rate", "10", "--duration", "1s"), "--validators", "6")
-		r := runFibergate(t, dir, testEnv(), args...)
+		r := runFibergate(t, dir, e2etest.Env(), args...)
 		if r.code != 1 || !strings.Contains(r.stderr, "unknown_validator") || !strings.Contains(r.stderr, "bench nodes") {
 			t.Errorf("exit %d, stderr %q; want 1 and the refusal with its remedy", r.code, r.stderr)
 		}
 	})
-	if p.exited() {
+	if p.Exited() {
 		t.Error("fibergate exited during the benchmarks")
 	}
 }
@@ -171,14 +172,14 @@ func TestBenchUsage(t *testing.T) {
 		{"run without --miner", []string{"bench", "run"}, 2, nil, []string{"--miner is required"}},
 		{"plain with encrypted responses", []string{"bench", "run", "--plain", "--encrypted-response"}, 1, nil, []string{"Plain excludes"}},
 		{"nodes without --out", []string{"bench", "nodes"}, 2, nil, []string{"--out is required"}},
-		{"bad flag value", []string{"bench", "run", "--miner", bobSS58, "--rate", "fast"}, 2, nil, []string{"-rate"}},
-		{"bad options", []string{"bench", "run", "--miner", bobSS58, "--path", "echo"}, 1, nil, []string{"Path"}},
+		{"bad flag value", []string{"bench", "run", "--miner", e2etest.Bob.SS58, "--rate", "fast"}, 2, nil, []string{"-rate"}},
+		{"bad options", []string{"bench", "run", "--miner", e2etest.Bob.SS58, "--path", "echo"}, 1, nil, []string{"Path"}},
 		{"stray argument", []string{"bench", "nodes", "--out", "x", "extra"}, 2, nil, []string{`unexpected argument "extra"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := runFibergate(t, dir, testEnv(), tc.args...)
+			r := runFibergate(t, dir, e2etest.Env(), tc.args...)
 			if r.code != tc.wantCode {
 				t.Errorf("fibergate %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(tc.args, " "), r.code, tc.wantCode, r.stdout, r.stderr)
 			}

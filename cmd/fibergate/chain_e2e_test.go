@@ -22,8 +22,8 @@ import (
 	"github.com/fibergate/fibergate/client"
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/internal/testvectors"
-	"github.com/fibergate/fibergate/wallet"
 )
 
 // Neurons of netuid 1 at block 6852690, as recorded (spec 343), and their
@@ -41,9 +41,9 @@ const (
 func chainConfig(t *testing.T, dir, name, upstream, nodeURL, stale string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: \"127.0.0.1:0\"\nadmin_listen: %q\n", freeAddr(t))
+	fmt.Fprintf(&b, "listen: \"127.0.0.1:0\"\nadmin_listen: %q\n", e2etest.FreeAddr(t))
 	fmt.Fprintf(&b, "upstream:\n  url: %q\n  timeout: 20s\n", upstream)
-	fmt.Fprintf(&b, "miner:\n  hotkey: %q\n", bobSS58)
+	fmt.Fprintf(&b, "miner:\n  hotkey: %q\n", e2etest.Bob.SS58)
 	b.WriteString("validators:\n  min_stake: 1000\n  chain:\n")
 	fmt.Fprintf(&b, "    url: %q\n    netuid: 1\n    refresh: 500ms\n    stale_after: 3s\n    timeout: 2s\n", nodeURL)
 	fmt.Fprintf(&b, "    stale: %s\n    cache_file: %q\n", stale, filepath.Join(dir, name+"-chain-nodes.json"))
@@ -53,25 +53,6 @@ func chainConfig(t *testing.T, dir, name, upstream, nodeURL, stale string) strin
 		t.Fatal(err)
 	}
 	return path
-}
-
-// keypairClient is a validator client for the keypair made from seed.
-func keypairClient(t *testing.T, addr string, seed [32]byte) *client.Client {
-	t.Helper()
-	kp, err := sr25519.KeypairFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(client.Options{
-		BaseURL:     "http://" + addr,
-		Keypair:     kp,
-		MinerHotkey: bobSS58,
-		HTTP:        &http.Client{Timeout: cmdTimeout, Transport: &http.Transport{DisableKeepAlives: true}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // refusal returns the code of a *client.Error, or "" for nil.
@@ -106,11 +87,11 @@ func unsignedExchange(t *testing.T, addr, hotkey string) (int, string) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("validator-hotkey", hotkey)
-	req.Header.Set("miner-hotkey", bobSS58)
+	req.Header.Set("miner-hotkey", e2etest.Bob.SS58)
 	req.Header.Set("nonce", n)
 	req.Header.Set("symmetric-key-uuid", strings.Repeat("ab", 32))
 	req.Header.Set("signature", fmt.Sprintf("0x%x", sig))
-	resp, err := (&http.Client{Timeout: cmdTimeout}).Do(req)
+	resp, err := (&http.Client{Timeout: e2etest.IOTimeout}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,18 +99,6 @@ func unsignedExchange(t *testing.T, addr, hotkey string) (int, string) {
 	var body struct{ Error string }
 	json.NewDecoder(resp.Body).Decode(&body)
 	return resp.StatusCode, body.Error
-}
-
-// waitFor polls cond every pollEvery until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(pollEvery)
-	}
 }
 
 // TestChainValidators runs fibergate with its validators read from a fake
@@ -153,10 +122,7 @@ func TestChainValidators(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	aliceSeed, err := wallet.ParseSeedHex(aliceSeedHex)
-	if err != nil {
-		t.Fatal(err)
-	}
+	aliceSeed := e2etest.Alice.Seed()
 	lowSeed := [32]byte{24, 24, 24}
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -175,15 +141,15 @@ func TestChainValidators(t *testing.T) {
 		node.Replace(pubOf(t, hotkey), kp.Public())
 	}
 
-	refuse := startFibergate(t, dir, testEnv(), "serve", "--config", refuseCfg)
-	serve := startFibergate(t, dir, testEnv(), "serve", "--config", serveCfg)
-	refuseAddr, refuseAdmin := refuse.waitReady(t)
-	serveAddr, serveAdmin := serve.waitReady(t)
+	refuse := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", refuseCfg)
+	serve := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", serveCfg)
+	refuseAddr, refuseAdmin := refuse.WaitReady(t)
+	serveAddr, serveAdmin := serve.WaitReady(t)
 	ctx := context.Background()
 
 	for _, inst := range []struct{ name, addr, admin string }{{"ws, refuse", refuseAddr, refuseAdmin}, {"http, serve", serveAddr, serveAdmin}} {
 		t.Run(inst.name, func(t *testing.T) {
-			alice := keypairClient(t, inst.addr, aliceSeed)
+			alice := e2etest.Alice.Client(t, inst.addr)
 			if err := alice.Handshake(ctx); err != nil {
 				t.Fatalf("//Alice as uid 245: handshake: %v", err)
 			}
@@ -192,11 +158,11 @@ func TestChainValidators(t *testing.T) {
 				t.Fatalf("//Alice as uid 245: post: %v", err)
 			}
 			var got struct{ Validator, Stake string }
-			if err := json.Unmarshal(resp.Body, &got); err != nil || got.Validator != aliceSS58 || got.Stake != uid245Stake {
+			if err := json.Unmarshal(resp.Body, &got); err != nil || got.Validator != e2etest.Alice.SS58 || got.Stake != uid245Stake {
 				t.Errorf("the app saw %s (%v), want //Alice with uid 245's recorded stake %s", resp.Body, err, uid245Stake)
 			}
 
-			low := keypairClient(t, inst.addr, lowSeed)
+			low := e2etest.Seeded(lowSeed).Client(t, inst.addr)
 			if got := refusal(t, low.Handshake(ctx)); got != "403 insufficient_stake" {
 				t.Errorf("uid 24 (959.87 < 1000): got %q, want 403 insufficient_stake", got)
 			}
@@ -210,7 +176,7 @@ func TestChainValidators(t *testing.T) {
 				t.Errorf("a hotkey not in the metagraph: got %d %s, want 403 unknown_validator", status, code)
 			}
 
-			_, exp := httpGet(t, "http://"+inst.admin+"/metrics")
+			_, exp := e2etest.Get("http://" + inst.admin + "/metrics")
 			for series, want := range map[string]float64{
 				`fibergate_validators_loaded{source="chain"}`: 1024,
 				`fibergate_validators_chain_stale`:            0,
@@ -236,18 +202,18 @@ func TestChainValidators(t *testing.T) {
 	// the chain's validators and says so on /readyz; the serve instance
 	// keeps serving the last good list.
 	node.Close()
-	alice := keypairClient(t, refuseAddr, aliceSeed)
-	waitFor(t, 20*time.Second, "refuse: /readyz 503", func() bool {
-		status, _ := httpGet(t, "http://"+refuseAdmin+"/readyz")
+	alice := e2etest.Alice.Client(t, refuseAddr)
+	e2etest.WaitFor(t, 20*time.Second, "refuse: /readyz 503", func() bool {
+		status, _ := e2etest.Get("http://" + refuseAdmin + "/readyz")
 		return status == http.StatusServiceUnavailable
 	})
-	if _, body := httpGet(t, "http://"+refuseAdmin+"/readyz"); !strings.Contains(body, "stale") || !strings.Contains(body, "refused") {
+	if _, body := e2etest.Get("http://" + refuseAdmin + "/readyz"); !strings.Contains(body, "stale") || !strings.Contains(body, "refused") {
 		t.Errorf("refuse: /readyz body %q, want it to say the chain list is stale and refused", body)
 	}
 	if got := refusal(t, alice.Handshake(ctx)); got != "403 unknown_validator" {
 		t.Errorf("refuse, stale: //Alice got %q, want 403 unknown_validator", got)
 	}
-	_, exp := httpGet(t, "http://"+refuseAdmin+"/metrics")
+	_, exp := e2etest.Get("http://" + refuseAdmin + "/metrics")
 	if got := metricValue(t, exp, `fibergate_validators_chain_stale`); got != 1 {
 		t.Errorf("refuse: chain_stale %v, want 1", got)
 	}
@@ -255,36 +221,36 @@ func TestChainValidators(t *testing.T) {
 		t.Errorf("refuse: unreachable failures %v, want at least 1", got)
 	}
 
-	waitFor(t, 20*time.Second, "serve: stale", func() bool {
-		_, exp := httpGet(t, "http://"+serveAdmin+"/metrics")
+	e2etest.WaitFor(t, 20*time.Second, "serve: stale", func() bool {
+		_, exp := e2etest.Get("http://" + serveAdmin + "/metrics")
 		return strings.Contains(exp, "\nfibergate_validators_chain_stale 1\n")
 	})
-	status, body := httpGet(t, "http://"+serveAdmin+"/readyz")
+	status, body := e2etest.Get("http://" + serveAdmin + "/readyz")
 	if status != http.StatusOK || !strings.Contains(body, "stale") {
 		t.Errorf("serve: /readyz %d %q, want 200 noting the stale list", status, body)
 	}
-	alice = keypairClient(t, serveAddr, aliceSeed)
+	alice = e2etest.Alice.Client(t, serveAddr)
 	if err := alice.Handshake(ctx); err != nil {
 		t.Errorf("serve, stale: //Alice: %v, want the last good list to admit her", err)
 	}
 
 	// Restart the serve instance with the chain still down: the cache file
 	// gives it the last good list at once.
-	serve.signal(t, syscall.SIGTERM)
-	if code := serve.waitExit(t, exitTimeout); code != 0 {
+	serve.Signal(t, syscall.SIGTERM)
+	if code := serve.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("serve instance exit %d", code)
 	}
 	cache, err := os.ReadFile(filepath.Join(dir, "serve-chain-nodes.json"))
-	if err != nil || !bytes.Contains(cache, []byte(`"`+aliceSS58+`"`)) {
+	if err != nil || !bytes.Contains(cache, []byte(`"`+e2etest.Alice.SS58+`"`)) {
 		t.Fatalf("cache file: %v; want Fiber's nodes.json holding //Alice", err)
 	}
-	again := startFibergate(t, dir, testEnv(), "serve", "--config", serveCfg)
-	againAddr, _ := again.waitReady(t)
-	alice = keypairClient(t, againAddr, aliceSeed)
+	again := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", serveCfg)
+	againAddr, _ := again.WaitReady(t)
+	alice = e2etest.Alice.Client(t, againAddr)
 	if err := alice.Handshake(ctx); err != nil {
 		t.Errorf("after a restart with the chain down: //Alice: %v, want the cached list to admit her", err)
 	}
-	low := keypairClient(t, againAddr, lowSeed)
+	low := e2etest.Seeded(lowSeed).Client(t, againAddr)
 	if got := refusal(t, low.Handshake(ctx)); got != "403 insufficient_stake" {
 		t.Errorf("after a restart: uid 24 got %q, want 403 insufficient_stake", got)
 	}
@@ -293,8 +259,8 @@ func TestChainValidators(t *testing.T) {
 	// must not pass for fresh: with the chain down and stale: refuse, the
 	// refuse instance restarted on it refuses chain-listed validators and
 	// is not ready, instead of serving them for a year.
-	refuse.signal(t, syscall.SIGTERM)
-	refuse.waitExit(t, exitTimeout)
+	refuse.Signal(t, syscall.SIGTERM)
+	refuse.WaitExit(t, e2etest.ExitTimeout)
 	future := filepath.Join(dir, "refuse-chain-nodes.json")
 	if err := os.WriteFile(future, cache, 0o600); err != nil {
 		t.Fatal(err)
@@ -303,17 +269,17 @@ func TestChainValidators(t *testing.T) {
 	if err := os.Chtimes(future, ahead, ahead); err != nil {
 		t.Fatal(err)
 	}
-	dated := startFibergate(t, dir, testEnv(), "serve", "--config", refuseCfg)
-	datedAddr, datedAdmin := dated.waitUp(t)
-	if st, body := httpGet(t, "http://"+datedAdmin+"/readyz"); st != http.StatusServiceUnavailable || !strings.Contains(body, "stale") {
+	dated := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", refuseCfg)
+	datedAddr, datedAdmin := dated.WaitUp(t)
+	if st, body := e2etest.Get("http://" + datedAdmin + "/readyz"); st != http.StatusServiceUnavailable || !strings.Contains(body, "stale") {
 		t.Errorf("a cache dated a year ahead: /readyz %d %q, want 503 stale", st, body)
 	}
-	alice = keypairClient(t, datedAddr, aliceSeed)
+	alice = e2etest.Alice.Client(t, datedAddr)
 	if got := refusal(t, alice.Handshake(ctx)); got != "403 unknown_validator" {
 		t.Errorf("a cache dated a year ahead: //Alice got %q, want 403 unknown_validator", got)
 	}
-	if !strings.Contains(dated.stderr.String(), "dated in the future") {
-		t.Errorf("the log does not say the cache is dated in the future:\n%s", dated.stderr.String())
+	if !strings.Contains(dated.Stderr.String(), "dated in the future") {
+		t.Errorf("the log does not say the cache is dated in the future:\n%s", dated.Stderr.String())
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,7 +23,7 @@ import (
 
 	"github.com/fibergate/fibergate/client"
 	"github.com/fibergate/fibergate/crypto/rsakey"
-	"github.com/fibergate/fibergate/demoapp"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/keystore"
 	"go.yaml.in/yaml/v3"
 )
@@ -43,14 +42,14 @@ func TestQuickStart(t *testing.T) {
 		}
 		ln.Close()
 	}
-	root := repoRoot(t)
-	p := startFibergate(t, root, testEnv(), "serve", "--config", "config.yaml", "--demo-upstream")
-	addr, _ := p.waitReady(t)
+	root := e2etest.Root()
+	p := e2etest.StartFibergate(t, root, e2etest.Env(), "serve", "--config", "config.yaml", "--demo-upstream")
+	addr, _ := p.WaitReady(t)
 	if addr != "127.0.0.1:8080" {
 		t.Errorf("listening on %s, want config.yaml's 127.0.0.1:8080", addr)
 	}
 
-	hint := p.waitOutput(t, "Metrics:", 10*time.Second)
+	hint := p.WaitStdout(t, "Metrics:", 10*time.Second)
 	const goRun = "go run ./cmd/fibergate "
 	var cmds [][]string
 	var metricsURL string
@@ -77,7 +76,7 @@ func TestQuickStart(t *testing.T) {
 
 	// The post: the demo app echoes the decrypted body, which is what was
 	// sent plus the "nonce" field Fiber's client adds.
-	post := runFibergate(t, root, testEnv(), cmds[0]...)
+	post := runFibergate(t, root, e2etest.Env(), cmds[0]...)
 	if post.code != 0 {
 		t.Fatalf("client post: exit %d, want 0; stderr: %s", post.code, post.stderr)
 	}
@@ -102,7 +101,7 @@ func TestQuickStart(t *testing.T) {
 	}
 
 	// The stream: one decrypted NDJSON line per line asked for.
-	stream := runFibergate(t, root, testEnv(), cmds[1]...)
+	stream := runFibergate(t, root, e2etest.Env(), cmds[1]...)
 	if stream.code != 0 {
 		t.Fatalf("client stream: exit %d, want 0; stderr: %s", stream.code, stream.stderr)
 	}
@@ -119,7 +118,7 @@ func TestQuickStart(t *testing.T) {
 	}
 
 	// Each client command handshook once.
-	status, body := httpGet(t, metricsURL)
+	status, body := e2etest.Get(metricsURL)
 	if status != http.StatusOK {
 		t.Fatalf("GET %s: got %d, want 200", metricsURL, status)
 	}
@@ -128,12 +127,12 @@ func TestQuickStart(t *testing.T) {
 	}
 
 	readyz := strings.TrimSuffix(metricsURL, "/metrics") + "/readyz"
-	if status, body := httpGet(t, readyz); status != http.StatusOK {
+	if status, body := e2etest.Get(readyz); status != http.StatusOK {
 		t.Errorf("/readyz with the demo app up: got %d %q, want 200", status, body)
 	}
 
-	p.signal(t, syscall.SIGTERM)
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Errorf("exit after SIGTERM: got %d, want 0", code)
 	}
 }
@@ -161,14 +160,14 @@ func checkStreamLine(t *testing.T, line string, i, of int) {
 		t.Errorf("stream line %d: %q is not JSON: %v", i, line, err)
 		return
 	}
-	if got.I != i || got.Of != of || got.Validator != aliceSS58 {
-		t.Errorf("stream line %d: got %+v, want i=%d of=%d validator=%s", i, got, i, of, aliceSS58)
+	if got.I != i || got.Of != of || got.Validator != e2etest.Alice.SS58 {
+		t.Errorf("stream line %d: got %+v, want i=%d of=%d validator=%s", i, got, i, of, e2etest.Alice.SS58)
 	}
 }
 
 func TestCheckConfig(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := e2etest.Root()
 	bundled := filepath.Join(root, "config.yaml")
 
 	// effective parses check-config's output.
@@ -203,7 +202,7 @@ func TestCheckConfig(t *testing.T) {
 
 	t.Run("bundled", func(t *testing.T) {
 		t.Parallel()
-		r := runFibergate(t, root, testEnv(), "check-config", "--config", bundled)
+		r := runFibergate(t, root, e2etest.Env(), "check-config", "--config", bundled)
 		for _, want := range []string{"# restarts: no keystore.persist_file", "# file descriptors: the config can use up to 10576"} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("check-config does not say %q:\n%s", want, r.stdout)
@@ -213,14 +212,14 @@ func TestCheckConfig(t *testing.T) {
 		if e.Listen != "127.0.0.1:8080" || e.AdminListen != "127.0.0.1:9100" || e.Upstream.URL != "http://127.0.0.1:9000" {
 			t.Errorf("addresses: got listen %q admin %q upstream %q, want config.yaml's", e.Listen, e.AdminListen, e.Upstream.URL)
 		}
-		if e.Miner.Hotkey != bobSS58 {
-			t.Errorf("miner.hotkey: got %q, want %q", e.Miner.Hotkey, bobSS58)
+		if e.Miner.Hotkey != e2etest.Bob.SS58 {
+			t.Errorf("miner.hotkey: got %q, want %q", e.Miner.Hotkey, e2etest.Bob.SS58)
 		}
 		if e.NonceWindow != "2m" {
 			t.Errorf("nonce_window: got %q, want 2m (config.yaml's 120s)", e.NonceWindow)
 		}
 		if e.Validators.MinStake != 1000 || len(e.Validators.Static) != 1 ||
-			e.Validators.Static[0].Hotkey != aliceSS58 || e.Validators.Static[0].Stake != 5000 {
+			e.Validators.Static[0].Hotkey != e2etest.Alice.SS58 || e.Validators.Static[0].Stake != 5000 {
 			t.Errorf("validators: got %+v, want min_stake 1000 and //Alice with 5000", e.Validators)
 		}
 	})
@@ -228,7 +227,7 @@ func TestCheckConfig(t *testing.T) {
 	t.Run("env override", func(t *testing.T) {
 		t.Parallel()
 		const url = "http://127.0.0.1:9555"
-		e := parse(t, runFibergate(t, root, testEnv("FIBERGATE_UPSTREAM_URL="+url), "check-config", "--config", bundled))
+		e := parse(t, runFibergate(t, root, e2etest.Env("FIBERGATE_UPSTREAM_URL="+url), "check-config", "--config", bundled))
 		if e.Upstream.URL != url {
 			t.Errorf("upstream.url: got %q, want %q from FIBERGATE_UPSTREAM_URL", e.Upstream.URL, url)
 		}
@@ -248,7 +247,7 @@ func TestCheckConfig(t *testing.T) {
 			if env != "" {
 				extra = append(extra, env)
 			}
-			r := runFibergate(t, root, testEnv(extra...), "check-config", "--config", bundled)
+			r := runFibergate(t, root, e2etest.Env(extra...), "check-config", "--config", bundled)
 			parse(t, r)
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("%s: stdout does not say %q:\n%s", env, want, r.stdout)
@@ -258,7 +257,7 @@ func TestCheckConfig(t *testing.T) {
 
 	t.Run("bad env value", func(t *testing.T) {
 		t.Parallel()
-		r := runFibergate(t, root, testEnv("FIBERGATE_NONCE_WINDOW=soon"), "check-config", "--config", bundled)
+		r := runFibergate(t, root, e2etest.Env("FIBERGATE_NONCE_WINDOW=soon"), "check-config", "--config", bundled)
 		if r.code != 1 {
 			t.Errorf("exit: got %d, want 1", r.code)
 		}
@@ -277,16 +276,16 @@ func TestCheckConfig(t *testing.T) {
 			`  url: "http://127.0.0.1:9000"`,
 			`  timout: 5s`, // line 4: unknown key
 			`miner:`,
-			`  hotkey: "` + bobSS58 + `"`,
+			`  hotkey: "` + e2etest.Bob.SS58 + `"`,
 			`nonce_window: 2 minutes`, // line 7: not a Go duration
 			`validators:`,
 			`  static:`,
-			`    - {hotkey: "` + aliceSS58 + `", stake: 5000}`,
+			`    - {hotkey: "` + e2etest.Alice.SS58 + `", stake: 5000}`,
 		}, "\n") + "\n"
 		if err := os.WriteFile(bad, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r := runFibergate(t, root, testEnv(), "check-config", "--config", bad)
+		r := runFibergate(t, root, e2etest.Env(), "check-config", "--config", bad)
 		if r.code != 1 {
 			t.Errorf("exit: got %d, want 1", r.code)
 		}
@@ -305,7 +304,7 @@ func TestKeygen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "handshake.pem")
-	r := runFibergate(t, dir, testEnv(), "keygen", "--out", keyFile)
+	r := runFibergate(t, dir, e2etest.Env(), "keygen", "--out", keyFile)
 	if r.code != 0 {
 		t.Fatalf("keygen: exit %d, want 0; stderr: %s", r.code, r.stderr)
 	}
@@ -333,7 +332,7 @@ func TestKeygen(t *testing.T) {
 	}
 
 	t.Run("no overwrite", func(t *testing.T) {
-		r := runFibergate(t, dir, testEnv(), "keygen", "--out", keyFile)
+		r := runFibergate(t, dir, e2etest.Env(), "keygen", "--out", keyFile)
 		if r.code != 1 {
 			t.Errorf("keygen over an existing file: exit %d, want 1", r.code)
 		}
@@ -350,10 +349,10 @@ func TestKeygen(t *testing.T) {
 	})
 
 	t.Run("serve uses it", func(t *testing.T) {
-		cfg := testConfig{upstreamURL: "http://" + freeAddr(t), rsaKeyFile: keyFile}.write(t, dir)
-		p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg)
-		addr, _ := p.waitUp(t)
-		status, body := httpGet(t, "http://"+addr+"/public-encryption-key")
+		cfg := testConfig{upstreamURL: "http://" + e2etest.FreeAddr(t), rsaKeyFile: keyFile}.write(t, dir)
+		p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg)
+		addr, _ := p.WaitUp(t)
+		status, body := e2etest.Get("http://" + addr + "/public-encryption-key")
 		if status != http.StatusOK {
 			t.Fatalf("GET /public-encryption-key: got %d %q, want 200", status, body)
 		}
@@ -366,7 +365,7 @@ func TestKeygen(t *testing.T) {
 		if got.PublicKey != string(wantPEM) {
 			t.Errorf("public key served:\n%s\nwant the key file's:\n%s", got.PublicKey, wantPEM)
 		}
-		if strings.Contains(p.stderr.String(), "fresh RSA key") {
+		if strings.Contains(p.Stderr.String(), "fresh RSA key") {
 			t.Error("serve made a fresh RSA key although handshake.rsa_key_file was set")
 		}
 	})
@@ -377,11 +376,11 @@ func TestKeygen(t *testing.T) {
 func writeNodes(t *testing.T, path string, stake float64) {
 	t.Helper()
 	node := map[string]any{
-		"hotkey": aliceSS58, "coldkey": aliceSS58, "node_id": 0, "incentive": 0.0, "netuid": 1,
+		"hotkey": e2etest.Alice.SS58, "coldkey": e2etest.Alice.SS58, "node_id": 0, "incentive": 0.0, "netuid": 1,
 		"alpha_stake": stake, "tao_stake": 0.0, "stake": stake, "trust": 0.0, "vtrust": 0.0,
 		"last_updated": 0.0, "ip": "0.0.0.0", "ip_type": 4, "port": 0, "protocol": 4,
 	}
-	b, err := json.Marshal(map[string]any{aliceSS58: node})
+	b, err := json.Marshal(map[string]any{e2etest.Alice.SS58: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,11 +398,11 @@ func TestNodesFileReload(t *testing.T) {
 	dir := t.TempDir()
 	nodes := filepath.Join(dir, "nodes.json")
 	writeNodes(t, nodes, 5000)
-	cfg := testConfig{upstreamURL: "http://" + freeAddr(t), nodesFile: nodes, nodesPoll: "200ms"}.write(t, dir)
-	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg)
-	addr, _ := p.waitUp(t)
+	cfg := testConfig{upstreamURL: "http://" + e2etest.FreeAddr(t), nodesFile: nodes, nodesPoll: "200ms"}.write(t, dir)
+	p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg)
+	addr, _ := p.WaitUp(t)
 
-	r := runFibergate(t, dir, testEnv(), clientArgs("handshake", addr)...)
+	r := runFibergate(t, dir, e2etest.Env(), clientArgs("handshake", addr)...)
 	if r.code != 0 || !strings.Contains(r.stdout, "key exchanged") {
 		t.Fatalf("client handshake with stake 5000: exit %d, stdout %q, stderr %q; want exit 0 and a key", r.code, r.stdout, r.stderr)
 	}
@@ -411,7 +410,7 @@ func TestNodesFileReload(t *testing.T) {
 	writeNodes(t, nodes, 10) // below min_stake 1000
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		r = runFibergate(t, dir, testEnv(), clientArgs("handshake", addr)...)
+		r = runFibergate(t, dir, e2etest.Env(), clientArgs("handshake", addr)...)
 		if r.code != 0 {
 			break
 		}
@@ -426,7 +425,7 @@ func TestNodesFileReload(t *testing.T) {
 	if !strings.Contains(r.stderr, "403 insufficient_stake") {
 		t.Errorf("client handshake stderr: got %q, want the server's 403 insufficient_stake", r.stderr)
 	}
-	if p.exited() {
+	if p.Exited() {
 		t.Error("fibergate exited during the reload")
 	}
 }
@@ -434,23 +433,15 @@ func TestNodesFileReload(t *testing.T) {
 func TestPersistenceAcrossRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "handshake.pem")
-	k, err := rsakey.Generate(2048, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsakey.WriteFile(keyFile, k, rsakey.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
+	keyFile := writeRSAKey(t, dir)
+	app := e2etest.DemoApp(t)
 	snap := filepath.Join(dir, "keys.snapshot")
 	// The same listen port every time, so one client can outlive a process.
-	listen := freeAddr(t)
-	cfg := testConfig{upstreamURL: app.URL, rsaKeyFile: keyFile, persistFile: snap, listen: listen}.write(t, dir)
-	env := testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	listen := e2etest.FreeAddr(t)
+	cfg := testConfig{upstreamURL: app, rsaKeyFile: keyFile, persistFile: snap, listen: listen}.write(t, dir)
+	env := e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*e2etest.StartTimeout)
 	defer cancel()
 	post := func(t *testing.T, c *client.Client, prompt string) {
 		t.Helper()
@@ -464,19 +455,16 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		}
 	}
 
-	p := startFibergate(t, dir, env, "serve", "--config", cfg)
-	addr, _ := p.waitReady(t)
+	p := e2etest.StartFibergate(t, dir, env, "serve", "--config", cfg)
+	addr, _ := p.WaitReady(t)
 	if addr != listen {
 		t.Fatalf("listening on %s, want %s", addr, listen)
 	}
-	c := aliceClient(t, addr)
-	if err := c.Handshake(ctx); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
+	c := e2etest.Alice.Handshaken(t, addr)
 	key, uuid := c.Key()
 	post(t, c, "before restart")
-	p.signal(t, syscall.SIGTERM)
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("exit after SIGTERM: got %d, want 0", code)
 	}
 
@@ -505,14 +493,14 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		t.Error("the snapshot holds the key's uuid in clear")
 	}
 
-	p = startFibergate(t, dir, env, "serve", "--config", cfg)
-	p.waitReady(t)
+	p = e2etest.StartFibergate(t, dir, env, "serve", "--config", cfg)
+	p.WaitReady(t)
 	if _, u := c.Key(); u != uuid {
 		t.Fatalf("client key uuid changed to %s; the test must reuse %s", u, uuid)
 	}
 	post(t, c, "after restart") // no handshake: the key came back from the snapshot
-	p.signal(t, syscall.SIGTERM)
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("exit after the second SIGTERM: got %d, want 0", code)
 	}
 
@@ -520,22 +508,22 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongEnv := testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
-	p = startFibergate(t, dir, wrongEnv, "serve", "--config", cfg)
-	deadline := time.Now().Add(startTimeout)
-	for !p.exited() {
-		if strings.Contains(p.stderr.String(), "fibergate listening") {
+	wrongEnv := e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	p = e2etest.StartFibergate(t, dir, wrongEnv, "serve", "--config", cfg)
+	deadline := time.Now().Add(e2etest.StartTimeout)
+	for !p.Exited() {
+		if strings.Contains(p.Stderr.String(), "fibergate listening") {
 			t.Fatal("with a wrong storage key: fibergate started serving")
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("with a wrong storage key: fibergate still running %v later", startTimeout)
+			t.Fatalf("with a wrong storage key: fibergate still running %v later", e2etest.StartTimeout)
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(e2etest.PollEvery)
 	}
-	if code := p.waitExit(t, exitTimeout); code == 0 {
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code == 0 {
 		t.Error("with a wrong storage key: exit 0, want a failure")
 	}
-	if log := p.stderr.String(); !strings.Contains(log, snap) {
+	if log := p.Stderr.String(); !strings.Contains(log, snap) {
 		t.Errorf("with a wrong storage key: stderr does not name the snapshot %s:\n%s", snap, log)
 	}
 	after, err := os.ReadFile(snap)
@@ -547,19 +535,25 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	}
 }
 
+// serveDemo runs serve in front of its built-in demo app
+// (--demo-upstream) with shutdown_grace grace, until it is ready, and
+// returns the process and the address it listens on.
+func serveDemo(t *testing.T, grace string) (*e2etest.Process, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := testConfig{upstreamURL: "http://" + e2etest.FreeAddr(t), shutdownGrace: grace}.write(t, dir)
+	p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg, "--demo-upstream")
+	addr, _ := p.WaitReady(t)
+	return p, addr
+}
+
 func TestGracefulShutdownDuringStream(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cfg := testConfig{upstreamURL: "http://" + freeAddr(t), shutdownGrace: "10s"}.write(t, dir)
-	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg, "--demo-upstream")
-	addr, _ := p.waitReady(t)
+	p, addr := serveDemo(t, "10s")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*e2etest.StartTimeout)
 	defer cancel()
-	c := aliceClient(t, addr)
-	if err := c.Handshake(ctx); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
+	c := e2etest.Alice.Handshaken(t, addr)
 
 	const n = 5
 	var (
@@ -581,11 +575,11 @@ func TestGracefulShutdownDuringStream(t *testing.T) {
 			case 1:
 				// The signal goes from here, so the remaining lines are
 				// still to come (300 ms apart) when fibergate gets it.
-				if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 					return fmt.Errorf("signalling fibergate: %w", err)
 				}
 			case n:
-				sawShutdown = strings.Contains(p.stderr.String(), `msg="shutting down"`)
+				sawShutdown = strings.Contains(p.Stderr.String(), `msg="shutting down"`)
 			}
 			return nil
 		})
@@ -595,7 +589,7 @@ func TestGracefulShutdownDuringStream(t *testing.T) {
 	var out outcome
 	select {
 	case out = <-done:
-	case <-time.After(2 * startTimeout):
+	case <-time.After(2 * e2etest.StartTimeout):
 		t.Fatal("the stream did not end")
 	}
 	mu.Lock()
@@ -612,10 +606,10 @@ func TestGracefulShutdownDuringStream(t *testing.T) {
 	if !sawShutdown {
 		t.Error("fibergate had not begun shutting down when the last line arrived; the test proves nothing")
 	}
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Errorf("exit after SIGTERM: got %d, want 0", code)
 	}
-	if strings.Contains(p.stderr.String(), "grace ran out") {
+	if strings.Contains(p.Stderr.String(), "grace ran out") {
 		t.Error("shutdown grace ran out with only a short stream in flight")
 	}
 }
@@ -623,17 +617,14 @@ func TestGracefulShutdownDuringStream(t *testing.T) {
 func TestUpstreamDown(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	dead := freeAddr(t) // bound and closed: nothing listens there
+	dead := e2etest.FreeAddr(t) // bound and closed: nothing listens there
 	cfg := testConfig{upstreamURL: "http://" + dead}.write(t, dir)
-	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg)
-	addr, admin := p.waitUp(t)
+	p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg)
+	addr, admin := p.WaitUp(t)
 
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e2etest.IOTimeout)
 	defer cancel()
-	c := aliceClient(t, addr)
-	if err := c.Handshake(ctx); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
+	c := e2etest.Alice.Handshaken(t, addr)
 	for i := range 2 {
 		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
 		start := time.Now()
@@ -648,14 +639,14 @@ func TestUpstreamDown(t *testing.T) {
 			t.Errorf("post %d: the 502 took %v, want under 2s", i, elapsed)
 		}
 	}
-	if status, body := httpGet(t, "http://"+admin+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "upstream") {
+	if status, body := e2etest.Get("http://" + admin + "/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "upstream") {
 		t.Errorf("/readyz with the app down: got %d %q, want 503 naming the upstream", status, body)
 	}
-	if status, body := httpGet(t, "http://"+admin+"/healthz"); status != http.StatusOK {
+	if status, body := e2etest.Get("http://" + admin + "/healthz"); status != http.StatusOK {
 		t.Errorf("/healthz after the 502s: got %d %q, want 200", status, body)
 	}
-	if p.exited() {
-		t.Errorf("fibergate exited (code %d) after the upstream failed", p.cmd.ProcessState.ExitCode())
+	if p.Exited() {
+		t.Errorf("fibergate exited (code %d) after the upstream failed", p.Cmd.ProcessState.ExitCode())
 	}
 }
 
@@ -687,7 +678,7 @@ func TestUsage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := runFibergate(t, dir, testEnv(), tc.args...)
+			r := runFibergate(t, dir, e2etest.Env(), tc.args...)
 			if r.code != tc.wantCode {
 				t.Errorf("fibergate %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(tc.args, " "), r.code, tc.wantCode, r.stdout, r.stderr)
 			}
@@ -709,16 +700,10 @@ func TestUsage(t *testing.T) {
 // closes connections at once instead of waiting out shutdown_grace.
 func TestSecondSignalCutsGraceShort(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cfg := testConfig{upstreamURL: "http://" + freeAddr(t), shutdownGrace: "60s"}.write(t, dir)
-	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg, "--demo-upstream")
-	addr, _ := p.waitReady(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
+	p, addr := serveDemo(t, "60s")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*e2etest.StartTimeout)
 	defer cancel()
-	c := aliceClient(t, addr)
-	if err := c.Handshake(ctx); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
+	c := e2etest.Alice.Handshaken(t, addr)
 	first := make(chan struct{})
 	go c.Stream(ctx, "/stream/x", []byte(`{"lines":100,"delay_ms":500}`), func([]byte) error {
 		select {
@@ -730,25 +715,25 @@ func TestSecondSignalCutsGraceShort(t *testing.T) {
 	})
 	select {
 	case <-first:
-	case <-time.After(startTimeout):
+	case <-time.After(e2etest.StartTimeout):
 		t.Fatal("no stream line arrived")
 	}
-	p.signal(t, syscall.SIGTERM)
-	for deadline := time.Now().Add(startTimeout); !strings.Contains(p.stderr.String(), `msg="shutting down"`); {
+	p.Signal(t, syscall.SIGTERM)
+	for deadline := time.Now().Add(e2etest.StartTimeout); !strings.Contains(p.Stderr.String(), `msg="shutting down"`); {
 		if time.Now().After(deadline) {
 			t.Fatal("fibergate did not begin shutting down after SIGTERM")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	start := time.Now()
-	p.signal(t, syscall.SIGTERM)
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Errorf("exit after two signals: got %d, want 0", code)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("exit took %v after the second signal; the 60 s grace was not cut short", took)
 	}
-	if !strings.Contains(p.stderr.String(), "second signal") {
+	if !strings.Contains(p.Stderr.String(), "second signal") {
 		t.Error("the log does not say the second signal cut the grace short")
 	}
 }
@@ -763,14 +748,13 @@ func TestSnapshotDirectoryGone(t *testing.T) {
 	if err := os.Mkdir(snapDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
-	cfg := testConfig{upstreamURL: app.URL, persistFile: filepath.Join(snapDir, "keys.snapshot"), persistEvery: "200ms"}.write(t, dir)
-	p := startFibergate(t, dir, testEnv("FIBERGATE_STORAGE_KEY="+keystore.GenerateStorageKey()), "serve", "--config", cfg)
-	addr, admin := p.waitReady(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
+	app := e2etest.DemoApp(t)
+	cfg := testConfig{upstreamURL: app, persistFile: filepath.Join(snapDir, "keys.snapshot"), persistEvery: "200ms"}.write(t, dir)
+	p := e2etest.StartFibergate(t, dir, e2etest.Env("FIBERGATE_STORAGE_KEY="+keystore.GenerateStorageKey()), "serve", "--config", cfg)
+	addr, admin := p.WaitReady(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*e2etest.StartTimeout)
 	defer cancel()
-	c := aliceClient(t, addr)
+	c := e2etest.Alice.Client(t, addr)
 
 	if err := os.RemoveAll(snapDir); err != nil {
 		t.Fatal(err)
@@ -780,8 +764,8 @@ func TestSnapshotDirectoryGone(t *testing.T) {
 	}
 	waitMetric := func(series string) {
 		t.Helper()
-		for deadline := time.Now().Add(startTimeout); ; {
-			_, body := httpGet(t, "http://"+admin+"/metrics")
+		for deadline := time.Now().Add(e2etest.StartTimeout); ; {
+			_, body := e2etest.Get("http://" + admin + "/metrics")
 			if metricValue(t, body, series) >= 1 {
 				return
 			}
@@ -792,7 +776,7 @@ func TestSnapshotDirectoryGone(t *testing.T) {
 		}
 	}
 	waitMetric(`fibergate_keystore_snapshot_saves_total{result="error"}`)
-	if !strings.Contains(p.stderr.String(), "saving the key snapshot") {
+	if !strings.Contains(p.Stderr.String(), "saving the key snapshot") {
 		t.Error("the failed save was not logged")
 	}
 	if _, err := c.Post(ctx, "/echo", []byte(`{"still":"serving"}`)); err != nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,64 +18,17 @@ import (
 
 	"github.com/fibergate/fibergate/crypto/sr25519"
 	"github.com/fibergate/fibergate/crypto/ss58"
-	"github.com/fibergate/fibergate/demoapp"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/internal/fibertest"
 	"github.com/fibergate/fibergate/keystore"
-	"github.com/fibergate/fibergate/wallet"
 )
 
-// Further dev keys: //Charlie is a miner no fibergate here stands in front
-// of; //Dave is a validator listed with too little stake.
+// //Charlie is a miner no fibergate here stands in front of; //Dave
+// (e2etest.Dave) is a validator listed with too little stake.
 const (
 	charlieSS58    = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y"
-	daveSS58       = "5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy"
-	daveSeedHex    = "0x868020ae0687dda7d57565093a69090211449845a7e11453612800b663307246"
 	egressHeaderEr = "X-Fibergate-Error"
 )
-
-var egressListenLine = regexp.MustCompile(`msg="egress listening" addr=(\S+)`)
-
-// waitEgress waits for egress's "egress listening" line and /readyz, and
-// returns its listen and admin addresses.
-func (p *process) waitEgress(t *testing.T) (addr, admin string) {
-	t.Helper()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		log := p.stderr.String()
-		if m := egressListenLine.FindStringSubmatch(log); m != nil {
-			if a := adminLine.FindStringSubmatch(log); a != nil {
-				addr, admin = m[1], a[1]
-				break
-			}
-		}
-		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("egress did not start listening within %v (exited: %v)", startTimeout, p.exited())
-		}
-		time.Sleep(pollEvery)
-	}
-	for {
-		if status, _ := httpGet(t, "http://"+admin+"/readyz"); status == http.StatusOK {
-			return addr, admin
-		}
-		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("egress /readyz did not answer 200 within %v", startTimeout)
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
-// startApp runs the demo app on a loopback port for a serve to front.
-func startApp(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: demoapp.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
-}
 
 // serveConfig writes a serve config in dir fronting app as //Bob on
 // listen: //Alice staked, //Dave under the minimum, an encrypted stream
@@ -97,7 +49,7 @@ routes:
   - {path: "/signed/*", mode: signed}
 shutdown_grace: 2s
 %s
-`, listen, freeAddr(t), app, bobSS58, aliceSS58, daveSS58, strings.Join(extra, "\n"))
+`, listen, e2etest.FreeAddr(t), app, e2etest.Bob.SS58, e2etest.Alice.SS58, e2etest.Dave.SS58, strings.Join(extra, "\n"))
 	if !strings.Contains(cfg, "rate_limits:") {
 		cfg += "rate_limits: {per_ip: {per_second: 0}}\n"
 	}
@@ -122,7 +74,7 @@ miners:
 routes: [{path: "/signed/*", mode: signed}]
 shutdown_grace: 2s
 %s
-`, freeAddr(t), strings.Join(miners, "\n    - "), strings.Join(extra, "\n"))
+`, e2etest.FreeAddr(t), strings.Join(miners, "\n    - "), strings.Join(extra, "\n"))
 	path := filepath.Join(dir, fmt.Sprintf("egress-%d.yaml", time.Now().UnixNano()))
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,22 +108,13 @@ func egressDo(t *testing.T, method, url, body string, hdr ...string) egressAnswe
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := (&http.Client{Timeout: cmdTimeout}).Do(req)
+	resp, err := (&http.Client{Timeout: e2etest.IOTimeout}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return egressAnswer{resp.StatusCode, resp.Header, string(b), err}
-}
-
-func metricsOf(t *testing.T, admin string) string {
-	t.Helper()
-	status, body := httpGet(t, "http://"+admin+"/metrics")
-	if status != 200 {
-		t.Fatalf("metrics: %d", status)
-	}
-	return body
 }
 
 // egress in front of a real `fibergate serve`: every mode, streams, the
@@ -182,18 +125,18 @@ func metricsOf(t *testing.T, admin string) string {
 func TestEgressAgainstServe(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	app := startApp(t)
-	serveAddr := freeAddr(t)
+	app := e2etest.DemoApp(t)
+	serveAddr := e2etest.FreeAddr(t)
 	scfg := serveConfig(t, dir, serveAddr, app)
-	sv := startFibergate(t, dir, testEnv(), "serve", "--config", scfg)
-	_, sAdmin := sv.waitReady(t)
+	sv := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", scfg)
+	_, sAdmin := sv.WaitReady(t)
 
 	ecfg := egressConfig(t, dir, []string{
-		fmt.Sprintf(`{hotkey: %q, address: "http://%s", uid: 0}`, bobSS58, serveAddr),
+		fmt.Sprintf(`{hotkey: %q, address: "http://%s", uid: 0}`, e2etest.Bob.SS58, serveAddr),
 		fmt.Sprintf(`{hotkey: %q, address: "http://%s", uid: 1}`, charlieSS58, serveAddr),
 	})
-	eg := startFibergate(t, dir, testEnv("VALIDATOR_SEED="+aliceSeedHex), "egress", "--config", ecfg)
-	eAddr, eAdmin := eg.waitEgress(t)
+	eg := e2etest.StartFibergate(t, dir, e2etest.Env("VALIDATOR_SEED="+e2etest.Alice.SeedHex), "egress", "--config", ecfg)
+	eAddr, eAdmin := eg.WaitEgress(t)
 	base := "http://" + eAddr
 
 	// 200 requests at once to a miner without a key: one exchange, counted
@@ -202,7 +145,7 @@ func TestEgressAgainstServe(t *testing.T) {
 	fails := make(chan string, 200)
 	for i := range 200 {
 		wg.Go(func() {
-			a := egressPost(t, base+"/miner/"+bobSS58+"/echo", fmt.Sprintf(`{"i":%d}`, i))
+			a := egressPost(t, base+"/miner/"+e2etest.Bob.SS58+"/echo", fmt.Sprintf(`{"i":%d}`, i))
 			if a.status != 200 || !strings.Contains(a.body, fmt.Sprintf(`"i":%d`, i)) {
 				fails <- fmt.Sprintf("%d: %d %s", i, a.status, a.body)
 			}
@@ -213,14 +156,14 @@ func TestEgressAgainstServe(t *testing.T) {
 	for f := range fails {
 		t.Error(f)
 	}
-	if n := metricValue(t, metricsOf(t, sAdmin), `fibergate_handshakes_total{result="ok"}`); n != 1 {
+	if n := metricValue(t, e2etest.Scrape(t, sAdmin), `fibergate_handshakes_total{result="ok"}`); n != 1 {
 		t.Errorf("serve saw %v exchanges for 200 concurrent requests, want 1", n)
 	}
 
 	// Encrypted: the app got the body with Fiber's inner nonce, from
 	// //Alice; serve encrypted its answer, egress decrypted it.
 	a := egressPost(t, base+"/uid/0/echo?q=1", `{"prompt":"hi","big":123456789012345678901}`)
-	if a.status != 200 || a.header.Get("X-Demo-Validator") != aliceSS58 || a.header.Get("Content-Type") != "application/json" ||
+	if a.status != 200 || a.header.Get("X-Demo-Validator") != e2etest.Alice.SS58 || a.header.Get("Content-Type") != "application/json" ||
 		!strings.Contains(a.body, `"big":123456789012345678901`) || !strings.Contains(a.body, `"nonce": "`) ||
 		a.header.Get("X-Fiber-Encrypted") != "" {
 		t.Errorf("encrypted: %d %v %s", a.status, a.header, a.body)
@@ -228,13 +171,13 @@ func TestEgressAgainstServe(t *testing.T) {
 	// A stream serve encrypts line by line: decrypted, lines as sent, the
 	// app's Content-Type back.
 	a = egressPost(t, base+"/uid/0/stream/tokens", `{"lines":4,"delay_ms":10}`)
-	if a.status != 200 || a.err != nil || strings.Count(a.body, "\n") != 4 || !strings.HasPrefix(a.body, `{"i":0,"of":4,"validator":"`+aliceSS58) ||
+	if a.status != 200 || a.err != nil || strings.Count(a.body, "\n") != 4 || !strings.HasPrefix(a.body, `{"i":0,"of":4,"validator":"`+e2etest.Alice.SS58) ||
 		a.header.Get("Content-Type") != "application/x-ndjson" {
 		t.Errorf("stream: %d %v %q %v", a.status, a.err, a.body, a.header)
 	}
 	// Signed mode: the body byte for byte, no key.
 	a = egressPost(t, base+"/uid/0/signed/echo", "{ \"kept\" :  true }")
-	if a.status != 200 || a.body != "{ \"kept\" :  true }" || a.header.Get("X-Demo-Validator") != aliceSS58 {
+	if a.status != 200 || a.body != "{ \"kept\" :  true }" || a.header.Get("X-Demo-Validator") != e2etest.Alice.SS58 {
 		t.Errorf("signed: %d %s", a.status, a.body)
 	}
 	// A signed GET and an encrypted GET.
@@ -252,28 +195,28 @@ func TestEgressAgainstServe(t *testing.T) {
 	}
 
 	// serve restarts without persistence: a fresh RSA key and no keys.
-	sv.signal(t, syscall.SIGTERM)
-	if code := sv.waitExit(t, exitTimeout); code != 0 {
+	sv.Signal(t, syscall.SIGTERM)
+	if code := sv.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("serve exited %d", code)
 	}
-	sv = startFibergate(t, dir, testEnv(), "serve", "--config", scfg)
-	_, sAdmin = sv.waitReady(t)
-	a = egressPost(t, base+"/miner/"+bobSS58+"/echo", `{"after":"restart"}`)
+	sv = e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", scfg)
+	_, sAdmin = sv.WaitReady(t)
+	a = egressPost(t, base+"/miner/"+e2etest.Bob.SS58+"/echo", `{"after":"restart"}`)
 	if a.status != 200 || !strings.Contains(a.body, `"after":"restart"`) {
 		t.Errorf("after serve's restart: %d %s", a.status, a.body)
 	}
-	if n := metricValue(t, metricsOf(t, eAdmin), `fibergate_egress_handshakes_total{result="ok",trigger="unknown_key"}`); n != 1 {
+	if n := metricValue(t, e2etest.Scrape(t, eAdmin), `fibergate_egress_handshakes_total{result="ok",trigger="unknown_key"}`); n != 1 {
 		t.Errorf("egress exchanges for an unknown key: %v, want 1", n)
 	}
-	if n := metricValue(t, metricsOf(t, sAdmin), `fibergate_requests_total{result="unknown_key",route="default"}`); n != 1 {
+	if n := metricValue(t, e2etest.Scrape(t, sAdmin), `fibergate_requests_total{result="unknown_key",route="default"}`); n != 1 {
 		t.Errorf("serve answered unknown_key %v times, want 1", n)
 	}
 
 	// //Dave has too little stake: serve's 403, relayed.
-	eg2 := startFibergate(t, dir, testEnv("VALIDATOR_SEED="+daveSeedHex), "egress", "--config",
-		egressConfig(t, dir, []string{fmt.Sprintf(`{hotkey: %q, address: "http://%s"}`, bobSS58, serveAddr)}))
-	dAddr, _ := eg2.waitEgress(t)
-	a = egressPost(t, "http://"+dAddr+"/miner/"+bobSS58+"/echo", `{}`)
+	eg2 := e2etest.StartFibergate(t, dir, e2etest.Env("VALIDATOR_SEED="+e2etest.Dave.SeedHex), "egress", "--config",
+		egressConfig(t, dir, []string{fmt.Sprintf(`{hotkey: %q, address: "http://%s"}`, e2etest.Bob.SS58, serveAddr)}))
+	dAddr, _ := eg2.WaitEgress(t)
+	a = egressPost(t, "http://"+dAddr+"/miner/"+e2etest.Bob.SS58+"/echo", `{}`)
 	if a.status != 403 || a.header.Get(egressHeaderEr) != "" || !strings.Contains(a.body, "insufficient_stake") {
 		t.Errorf("low stake: %d %q %s", a.status, a.header.Get(egressHeaderEr), a.body)
 	}
@@ -290,16 +233,16 @@ func TestEgressAgainstServe(t *testing.T) {
 func TestEgressRelays429(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	serveAddr := freeAddr(t)
-	sv := startFibergate(t, dir, testEnv(), "serve", "--config",
-		serveConfig(t, dir, serveAddr, startApp(t), "rate_limits: {per_ip: {per_second: 0}, per_validator: {per_second: 0.2, burst: 3}}"))
-	sv.waitReady(t)
-	eg := startFibergate(t, dir, testEnv("VALIDATOR_SEED="+aliceSeedHex), "egress", "--config",
-		egressConfig(t, dir, []string{fmt.Sprintf(`{hotkey: %q, address: "http://%s"}`, bobSS58, serveAddr)}))
-	eAddr, _ := eg.waitEgress(t)
+	serveAddr := e2etest.FreeAddr(t)
+	sv := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config",
+		serveConfig(t, dir, serveAddr, e2etest.DemoApp(t), "rate_limits: {per_ip: {per_second: 0}, per_validator: {per_second: 0.2, burst: 3}}"))
+	sv.WaitReady(t)
+	eg := e2etest.StartFibergate(t, dir, e2etest.Env("VALIDATOR_SEED="+e2etest.Alice.SeedHex), "egress", "--config",
+		egressConfig(t, dir, []string{fmt.Sprintf(`{hotkey: %q, address: "http://%s"}`, e2etest.Bob.SS58, serveAddr)}))
+	eAddr, _ := eg.WaitEgress(t)
 	got429 := false
 	for i := range 10 {
-		a := egressPost(t, "http://"+eAddr+"/miner/"+bobSS58+"/echo", `{}`)
+		a := egressPost(t, "http://"+eAddr+"/miner/"+e2etest.Bob.SS58+"/echo", `{}`)
 		if a.status == 429 {
 			if a.header.Get("Retry-After") == "" || a.header.Get(egressHeaderEr) != "" || !strings.Contains(a.body, "rate_limited") {
 				t.Errorf("429: %v %s", a.header, a.body)
@@ -321,37 +264,37 @@ func TestEgressRelays429(t *testing.T) {
 func TestEgressKeysSurviveRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	serveAddr := freeAddr(t)
-	sv := startFibergate(t, dir, testEnv(), "serve", "--config", serveConfig(t, dir, serveAddr, startApp(t)))
-	_, sAdmin := sv.waitReady(t)
+	serveAddr := e2etest.FreeAddr(t)
+	sv := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", serveConfig(t, dir, serveAddr, e2etest.DemoApp(t)))
+	_, sAdmin := sv.WaitReady(t)
 	storage := keystore.GenerateStorageKey()
-	env := testEnv("VALIDATOR_SEED="+aliceSeedHex, "FIBERGATE_EGRESS_STORAGE_KEY="+storage)
-	ecfg := egressConfig(t, dir, []string{fmt.Sprintf(`{hotkey: %q, address: "http://%s"}`, bobSS58, serveAddr)},
+	env := e2etest.Env("VALIDATOR_SEED="+e2etest.Alice.SeedHex, "FIBERGATE_EGRESS_STORAGE_KEY="+storage)
+	ecfg := egressConfig(t, dir, []string{fmt.Sprintf(`{hotkey: %q, address: "http://%s"}`, e2etest.Bob.SS58, serveAddr)},
 		fmt.Sprintf("keys: {persist_file: %q}", filepath.Join(dir, "egress-keys")))
-	eg := startFibergate(t, dir, env, "egress", "--config", ecfg)
-	eAddr, _ := eg.waitEgress(t)
-	if a := egressPost(t, "http://"+eAddr+"/miner/"+bobSS58+"/echo", `{"n":1}`); a.status != 200 {
+	eg := e2etest.StartFibergate(t, dir, env, "egress", "--config", ecfg)
+	eAddr, _ := eg.WaitEgress(t)
+	if a := egressPost(t, "http://"+eAddr+"/miner/"+e2etest.Bob.SS58+"/echo", `{"n":1}`); a.status != 200 {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
-	eg.signal(t, syscall.SIGTERM)
-	if code := eg.waitExit(t, exitTimeout); code != 0 {
+	eg.Signal(t, syscall.SIGTERM)
+	if code := eg.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("egress exited %d", code)
 	}
-	if !strings.Contains(eg.stderr.String(), `msg="key snapshot saved" keys=1`) {
-		t.Errorf("no snapshot saved at shutdown:\n%s", eg.stderr.String())
+	if !strings.Contains(eg.Stderr.String(), `msg="key snapshot saved" keys=1`) {
+		t.Errorf("no snapshot saved at shutdown:\n%s", eg.Stderr.String())
 	}
-	eg = startFibergate(t, dir, env, "egress", "--config", ecfg)
-	eAddr, _ = eg.waitEgress(t)
-	if a := egressPost(t, "http://"+eAddr+"/miner/"+bobSS58+"/echo", `{"n":2}`); a.status != 200 {
+	eg = e2etest.StartFibergate(t, dir, env, "egress", "--config", ecfg)
+	eAddr, _ = eg.WaitEgress(t)
+	if a := egressPost(t, "http://"+eAddr+"/miner/"+e2etest.Bob.SS58+"/echo", `{"n":2}`); a.status != 200 {
 		t.Fatalf("after restart: %d %s", a.status, a.body)
 	}
-	if n := metricValue(t, metricsOf(t, sAdmin), `fibergate_handshakes_total{result="ok"}`); n != 1 {
+	if n := metricValue(t, e2etest.Scrape(t, sAdmin), `fibergate_handshakes_total{result="ok"}`); n != 1 {
 		t.Errorf("serve saw %v exchanges across egress's restart, want 1", n)
 	}
 	// A wrong storage key refuses to start rather than drop the keys.
-	bad := startFibergate(t, dir, testEnv("VALIDATOR_SEED="+aliceSeedHex, "FIBERGATE_EGRESS_STORAGE_KEY="+keystore.GenerateStorageKey()), "egress", "--config", ecfg)
-	if code := bad.waitExit(t, exitTimeout); code == 0 || !strings.Contains(bad.stderr.String(), "keys.persist_file") {
-		t.Errorf("wrong storage key: exit %d, %s", code, bad.stderr.String())
+	bad := e2etest.StartFibergate(t, dir, e2etest.Env("VALIDATOR_SEED="+e2etest.Alice.SeedHex, "FIBERGATE_EGRESS_STORAGE_KEY="+keystore.GenerateStorageKey()), "egress", "--config", ecfg)
+	if code := bad.WaitExit(t, e2etest.ExitTimeout); code == 0 || !strings.Contains(bad.Stderr.String(), "keys.persist_file") {
+		t.Errorf("wrong storage key: exit %d, %s", code, bad.Stderr.String())
 	}
 }
 
@@ -360,14 +303,7 @@ func TestEgressKeysSurviveRestart(t *testing.T) {
 // Fiber's 400 for the unknown key) and FastAPI's 422 relayed.
 func TestEgressAgainstFiberMiner(t *testing.T) {
 	t.Parallel()
-	seed, err := wallet.ParseSeedHex(aliceSeedHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, err := sr25519.KeypairFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice := e2etest.Alice.Keypair(t)
 	minerKey, err := sr25519.KeypairFromSeed([32]byte{42})
 	if err != nil {
 		t.Fatal(err)
@@ -379,9 +315,9 @@ func TestEgressAgainstFiberMiner(t *testing.T) {
 	defer m.Close()
 	miner := ss58.Encode(minerKey.Public(), ss58.Bittensor)
 	dir := t.TempDir()
-	eg := startFibergate(t, dir, testEnv("VALIDATOR_SEED="+aliceSeedHex), "egress", "--config",
+	eg := e2etest.StartFibergate(t, dir, e2etest.Env("VALIDATOR_SEED="+e2etest.Alice.SeedHex), "egress", "--config",
 		egressConfig(t, dir, []string{fmt.Sprintf(`{hotkey: %q, address: %q}`, miner, m.URL())}))
-	eAddr, _ := eg.waitEgress(t)
+	eAddr, _ := eg.WaitEgress(t)
 	base := "http://" + eAddr + "/miner/" + miner
 	a := egressPost(t, base+"/echo", `{"prompt":"What is 2+2?","max_tokens":16}`)
 	if a.status != 200 || !strings.HasPrefix(a.body, `{"prompt":"What is 2+2?","max_tokens":16, "nonce": "`) {
@@ -417,15 +353,15 @@ func TestEgressAgainstFiberMiner(t *testing.T) {
 // its keys, and lists every problem with its key and line.
 func TestCheckConfigEgress(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
-	r := runFibergate(t, root, testEnv(), "check-config", "--config", "egress.yaml")
+	root := e2etest.Root()
+	r := runFibergate(t, root, e2etest.Env(), "check-config", "--config", "egress.yaml")
 	if r.code != 0 || !strings.Contains(r.stdout, "egress.yaml is a valid egress config") || !strings.Contains(r.stdout, "max_in_flight_per_miner: 512") {
 		t.Errorf("egress.yaml: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("listen: \"0.0.0.0:8090\"\nvalidator: {}\nminers:\n  static: [{hotkey: x, address: \"http://h\"}]\ntimeouts: {total: 0s}\n"), 0o600)
-	r = runFibergate(t, dir, testEnv(), "check-config", "--config", bad)
+	r = runFibergate(t, dir, e2etest.Env(), "check-config", "--config", bad)
 	for _, want := range []string{"bad.yaml:1: listen:", "bad.yaml:2: validator:", "bad.yaml:4: miners.static[0].hotkey:",
 		"bad.yaml:4: miners.static[0].address:", "bad.yaml:5: timeouts.total:"} {
 		if !strings.Contains(r.stderr, want) {
@@ -435,13 +371,13 @@ func TestCheckConfigEgress(t *testing.T) {
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
-	r = runFibergate(t, root, testEnv(), "check-config", "--kind", "egress", "--config", "config.yaml")
+	r = runFibergate(t, root, e2etest.Env(), "check-config", "--kind", "egress", "--config", "config.yaml")
 	if r.code != 1 || !strings.Contains(r.stderr, "upstream: unknown key") {
 		t.Errorf("config.yaml as egress's: exit %d %s", r.code, r.stderr)
 	}
 	mixed := filepath.Join(dir, "mixed.yaml")
 	os.WriteFile(mixed, []byte("upstream: {url: \"http://127.0.0.1:9000\"}\nminers: {}\n"), 0o600)
-	if r = runFibergate(t, dir, testEnv(), "check-config", "--config", mixed); r.code != 1 || !strings.Contains(r.stderr, "--kind") {
+	if r = runFibergate(t, dir, e2etest.Env(), "check-config", "--config", mixed); r.code != 1 || !strings.Contains(r.stderr, "--kind") {
 		t.Errorf("mixed: exit %d %s", r.code, r.stderr)
 	}
 }
@@ -451,10 +387,10 @@ func TestCheckConfigEgress(t *testing.T) {
 // to free ones), and the README's curl.
 func TestEgressQuickStart(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
-	sv := startFibergate(t, root, testEnv("FIBERGATE_LISTEN=127.0.0.1:0", "FIBERGATE_ADMIN_LISTEN="+freeAddr(t),
-		"FIBERGATE_UPSTREAM_URL=http://"+freeAddr(t)), "serve", "--config", "config.yaml", "--demo-upstream")
-	sAddr, _ := sv.waitReady(t)
+	root := e2etest.Root()
+	sv := e2etest.StartFibergate(t, root, e2etest.Env("FIBERGATE_LISTEN=127.0.0.1:0", "FIBERGATE_ADMIN_LISTEN="+e2etest.FreeAddr(t),
+		"FIBERGATE_UPSTREAM_URL=http://"+e2etest.FreeAddr(t)), "serve", "--config", "config.yaml", "--demo-upstream")
+	sAddr, _ := sv.WaitReady(t)
 	shipped, err := os.ReadFile(filepath.Join(root, "egress.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -465,12 +401,12 @@ func TestEgressQuickStart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "egress.yaml")
 	os.WriteFile(cfg, []byte(strings.Replace(string(shipped), "127.0.0.1:8080", sAddr, 1)), 0o600)
-	eg := startFibergate(t, dir, testEnv("VALIDATOR_SEED="+aliceSeedHex, "FIBERGATE_EGRESS_LISTEN=127.0.0.1:0",
-		"FIBERGATE_EGRESS_ADMIN_LISTEN="+freeAddr(t)), "egress", "--config", cfg)
-	eAddr, _ := eg.waitEgress(t)
+	eg := e2etest.StartFibergate(t, dir, e2etest.Env("VALIDATOR_SEED="+e2etest.Alice.SeedHex, "FIBERGATE_EGRESS_LISTEN=127.0.0.1:0",
+		"FIBERGATE_EGRESS_ADMIN_LISTEN="+e2etest.FreeAddr(t)), "egress", "--config", cfg)
+	eAddr, _ := eg.WaitEgress(t)
 	// curl 127.0.0.1:8090/miner/<demo miner>/echo -d '{"prompt":"hi"}'
-	a := egressPost(t, "http://"+eAddr+"/miner/"+bobSS58+"/echo", `{"prompt":"hi"}`, "Content-Type", "application/x-www-form-urlencoded")
-	if a.status != 200 || !strings.HasPrefix(a.body, `{"prompt":"hi", "nonce": "`) || a.header.Get("X-Demo-Validator") != aliceSS58 {
+	a := egressPost(t, "http://"+eAddr+"/miner/"+e2etest.Bob.SS58+"/echo", `{"prompt":"hi"}`, "Content-Type", "application/x-www-form-urlencoded")
+	if a.status != 200 || !strings.HasPrefix(a.body, `{"prompt":"hi", "nonce": "`) || a.header.Get("X-Demo-Validator") != e2etest.Alice.SS58 {
 		t.Errorf("the quick start's curl: %d %s %v", a.status, a.body, a.header)
 	}
 }
@@ -482,14 +418,14 @@ func TestEgressQuickStart(t *testing.T) {
 func TestEgressSignals(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	serveAddr := freeAddr(t)
-	sv := startFibergate(t, dir, testEnv(), "serve", "--config", serveConfig(t, dir, serveAddr, startApp(t)))
-	sv.waitReady(t)
+	serveAddr := e2etest.FreeAddr(t)
+	sv := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", serveConfig(t, dir, serveAddr, e2etest.DemoApp(t)))
+	sv.WaitReady(t)
 	host, port, _ := net.SplitHostPort(serveAddr)
 	nodes := filepath.Join(dir, "nodes.json")
 	writeNodes := func(uid int) {
 		// The same length whatever uid (one digit), and the same time.
-		body := fmt.Sprintf(`[{"hotkey": %q, "node_id": %d, "ip": %q, "port": %s, "ip_type": 4, "stake": 1}]`, bobSS58, uid, host, port)
+		body := fmt.Sprintf(`[{"hotkey": %q, "node_id": %d, "ip": %q, "port": %s, "ip_type": 4, "stake": 1}]`, e2etest.Bob.SS58, uid, host, port)
 		tmp := nodes + ".new"
 		if err := os.WriteFile(tmp, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
@@ -504,7 +440,7 @@ func TestEgressSignals(t *testing.T) {
 	}
 	writeNodes(1)
 	storage := keystore.GenerateStorageKey()
-	env := testEnv("VALIDATOR_SEED="+aliceSeedHex, "FIBERGATE_EGRESS_STORAGE_KEY="+storage)
+	env := e2etest.Env("VALIDATOR_SEED="+e2etest.Alice.SeedHex, "FIBERGATE_EGRESS_STORAGE_KEY="+storage)
 	// A poll far too slow to see the change: SIGHUP must.
 	ecfg := filepath.Join(dir, "egress.yaml")
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
@@ -513,12 +449,12 @@ validator: {seed_env: VALIDATOR_SEED}
 miners: {nodes_file: %q, nodes_file_poll: 1h}
 keys: {persist_file: %q}
 shutdown_grace: 2s
-`, freeAddr(t), nodes, filepath.Join(dir, "egress-keys"))
+`, e2etest.FreeAddr(t), nodes, filepath.Join(dir, "egress-keys"))
 	if err := os.WriteFile(ecfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eg := startFibergate(t, dir, env, "egress", "--config", ecfg)
-	eAddr, _ := eg.waitEgress(t)
+	eg := e2etest.StartFibergate(t, dir, env, "egress", "--config", ecfg)
+	eAddr, _ := eg.WaitEgress(t)
 	post := func(uid int) egressAnswer {
 		return egressPost(t, fmt.Sprintf("http://%s/uid/%d/echo", eAddr, uid), `{"n":1}`)
 	}
@@ -526,9 +462,9 @@ shutdown_grace: 2s
 		t.Fatalf("uid 1 before any signal: %d %s", a.status, a.body)
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE} {
-		eg.signal(t, sig)
+		eg.Signal(t, sig)
 		time.Sleep(100 * time.Millisecond)
-		if eg.exited() {
+		if eg.Exited() {
 			t.Fatalf("egress exited on %v", sig)
 		}
 		if a := post(1); a.status != 200 {
@@ -536,19 +472,19 @@ shutdown_grace: 2s
 		}
 	}
 	writeNodes(2)
-	eg.signal(t, syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "uid 2 listed after SIGHUP", func() bool { return post(2).status == 200 })
-	if eg.exited() {
+	eg.Signal(t, syscall.SIGHUP)
+	e2etest.WaitFor(t, 10*time.Second, "uid 2 listed after SIGHUP", func() bool { return post(2).status == 200 })
+	if eg.Exited() {
 		t.Fatal("egress exited on SIGHUP")
 	}
 	if a := post(1); a.status != 404 {
 		t.Errorf("uid 1 after the nodes file replaced it: %d %s, want 404 unknown_miner", a.status, a.body)
 	}
-	eg.signal(t, syscall.SIGQUIT)
-	if code := eg.waitExit(t, exitTimeout); code != 0 {
+	eg.Signal(t, syscall.SIGQUIT)
+	if code := eg.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("egress exited %d on SIGQUIT", code)
 	}
-	if !strings.Contains(eg.stderr.String(), `msg="key snapshot saved" keys=1`) {
-		t.Errorf("no snapshot saved at SIGQUIT:\n%s", eg.stderr.String())
+	if !strings.Contains(eg.Stderr.String(), `msg="key snapshot saved" keys=1`) {
+		t.Errorf("no snapshot saved at SIGQUIT:\n%s", eg.Stderr.String())
 	}
 }

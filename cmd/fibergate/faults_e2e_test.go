@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,26 +18,10 @@ import (
 
 	"github.com/fibergate/fibergate/client"
 	"github.com/fibergate/fibergate/crypto/fernet"
-	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
-	"github.com/fibergate/fibergate/demoapp"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/keystore"
-	"github.com/fibergate/fibergate/wallet"
 )
-
-// aliceKeypair is //Alice's signing key.
-func aliceKeypair(t *testing.T) *sr25519.Keypair {
-	t.Helper()
-	seed, err := wallet.ParseSeedHex(aliceSeedHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := sr25519.KeypairFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kp
-}
 
 // signFiber returns Fiber's signed headers for a nonce stamped at: the
 // signature by kp covers "{nonce}:{miner}:{third}".
@@ -48,13 +31,13 @@ func signFiber(t *testing.T, kp *sr25519.Keypair, at time.Time, third string) ht
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := kp.Sign([]byte(n+":"+bobSS58+":"+third), rand.Reader)
+	sig, err := kp.Sign([]byte(n+":"+e2etest.Bob.SS58+":"+third), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := http.Header{}
-	h["validator-hotkey"] = []string{aliceSS58}
-	h["miner-hotkey"] = []string{bobSS58}
+	h["validator-hotkey"] = []string{e2etest.Alice.SS58}
+	h["miner-hotkey"] = []string{e2etest.Bob.SS58}
 	h["nonce"] = []string{n}
 	h["signature"] = []string{"0x" + hex.EncodeToString(sig[:])}
 	return h
@@ -75,17 +58,7 @@ func captureEncrypted(t *testing.T, kp *sr25519.Keypair, key *fernet.Key, uuid, 
 	h := signFiber(t, kp, at, uuid)
 	h["symmetric-key-uuid"] = []string{uuid}
 	h.Set("Content-Type", "application/octet-stream")
-	n, err := client.Nonce(at, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := client.WithNonce([]byte(fmt.Sprintf(`{"prompt":%q}`, name)), n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var iv [16]byte
-	rand.Read(iv[:])
-	return captured{name: name, path: "/echo", r: signedRequest{header: h, body: key.Encrypt(nil, plain, at.Unix(), &iv), prompt: name}}
+	return captured{name: name, path: "/echo", r: signedRequest{header: h, body: sealPrompt(t, key, name, at), prompt: name}}
 }
 
 // captureSigned signs a signed-mode request (Fiber 2.x light: no key, no
@@ -103,7 +76,7 @@ func captureSigned(t *testing.T, kp *sr25519.Keypair, name string, at time.Time)
 // error code.
 func (c captured) expect(t *testing.T, addr, when string, status int, code string) {
 	t.Helper()
-	got, body := send(t, &http.Client{Timeout: cmdTimeout}, addr, c.r, c.path)
+	got, body := send(t, &http.Client{Timeout: e2etest.IOTimeout}, addr, c.r, c.path)
 	if got != status || (code != "" && errorCode(body) != code) {
 		t.Errorf("%s, %s: got %d %s, want %d %s", c.name, when, got, body, status, code)
 	}
@@ -114,39 +87,26 @@ func (c captured) expect(t *testing.T, addr, when string, status int, code strin
 type replaySetup struct {
 	dir, cfg, addr, snap string
 	env                  []string
-	p                    *process
+	p                    *e2etest.Process
 	c                    *client.Client
 	kp                   *sr25519.Keypair
 }
 
 func newReplaySetup(t *testing.T, persist bool) *replaySetup {
 	t.Helper()
-	s := &replaySetup{dir: t.TempDir(), kp: aliceKeypair(t)}
-	keyFile := filepath.Join(s.dir, "handshake.pem")
-	k, err := rsakey.Generate(2048, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsakey.WriteFile(keyFile, k, rsakey.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
-	tc := testConfig{upstreamURL: app.URL, rsaKeyFile: keyFile, listen: freeAddr(t), signedRoute: true,
+	s := &replaySetup{dir: t.TempDir(), kp: e2etest.Alice.Keypair(t)}
+	keyFile := writeRSAKey(t, s.dir)
+	app := e2etest.DemoApp(t)
+	tc := testConfig{upstreamURL: app, rsaKeyFile: keyFile, listen: e2etest.FreeAddr(t), signedRoute: true,
 		persistEvery: "1s", shutdownGrace: "2s"}
 	if persist {
 		s.snap = filepath.Join(s.dir, "keys.snapshot")
 		tc.persistFile = s.snap
 	}
 	s.cfg = tc.write(t, s.dir)
-	s.env = testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	s.env = e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
 	s.start(t, true)
-	s.c = aliceClient(t, s.addr)
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	if err := s.c.Handshake(ctx); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
+	s.c = e2etest.Alice.Handshaken(t, s.addr)
 	return s
 }
 
@@ -154,12 +114,12 @@ func newReplaySetup(t *testing.T, persist bool) *replaySetup {
 // for it to listen.
 func (s *replaySetup) start(t *testing.T, ready bool) string {
 	t.Helper()
-	s.p = startFibergate(t, s.dir, s.env, "serve", "--config", s.cfg)
+	s.p = e2etest.StartFibergate(t, s.dir, s.env, "serve", "--config", s.cfg)
 	var admin string
 	if ready {
-		s.addr, admin = s.p.waitReady(t)
+		s.addr, admin = s.p.WaitReady(t)
 	} else {
-		s.addr, admin = s.p.waitUp(t)
+		s.addr, admin = s.p.WaitUp(t)
 	}
 	return admin
 }
@@ -193,19 +153,19 @@ func TestReplayAcrossRestart(t *testing.T) {
 
 	// A clean stop saves the guard; the next start restores it and serves
 	// at once.
-	s.p.signal(t, syscall.SIGTERM)
-	if code := s.p.waitExit(t, exitTimeout); code != 0 {
+	s.p.Signal(t, syscall.SIGTERM)
+	if code := s.p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("exit after SIGTERM: %d", code)
 	}
-	if !strings.Contains(s.p.stderr.String(), "replay guard saved") {
-		t.Errorf("no \"replay guard saved\" in the log:\n%s", s.p.stderr.String())
+	if !strings.Contains(s.p.Stderr.String(), "replay guard saved") {
+		t.Errorf("no \"replay guard saved\" in the log:\n%s", s.p.Stderr.String())
 	}
 	if _, err := os.Stat(s.snap + ".replay"); err != nil {
 		t.Fatalf("the replay guard's state: %v", err)
 	}
 	s.start(t, true)
-	if !strings.Contains(s.p.stderr.String(), "replay guard restored") {
-		t.Errorf("no \"replay guard restored\" in the log:\n%s", s.p.stderr.String())
+	if !strings.Contains(s.p.Stderr.String(), "replay guard restored") {
+		t.Errorf("no \"replay guard restored\" in the log:\n%s", s.p.Stderr.String())
 	}
 	for _, c := range clean {
 		c.expect(t, s.addr, "replayed after a clean restart", http.StatusUnauthorized, "nonce_replayed")
@@ -219,18 +179,18 @@ func TestReplayAcrossRestart(t *testing.T) {
 	for _, c := range crash {
 		c.expect(t, s.addr, "first use", http.StatusOK, "")
 	}
-	s.p.cmd.Process.Kill()
-	s.p.waitExit(t, exitTimeout)
+	s.p.Cmd.Process.Kill()
+	s.p.WaitExit(t, e2etest.ExitTimeout)
 	admin := s.start(t, false)
-	status, body := httpGet(t, "http://"+admin+"/readyz")
+	status, body := e2etest.Get("http://" + admin + "/readyz")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "replay guard") {
 		t.Errorf("/readyz right after a crash: got %d %q, want 503 naming the replay guard", status, body)
 	}
 	for _, c := range append(crash, clean...) {
 		c.expect(t, s.addr, "replayed after kill -9", http.StatusServiceUnavailable, "nonce_unverifiable")
 	}
-	waitFor(t, 90*time.Second, "/readyz to answer 200 after the guard's floor", func() bool {
-		st, _ := httpGet(t, "http://"+admin+"/readyz")
+	e2etest.WaitFor(t, 90*time.Second, "/readyz to answer 200 after the guard's floor", func() bool {
+		st, _ := e2etest.Get("http://" + admin + "/readyz")
 		return st == http.StatusOK
 	})
 	for _, c := range append(crash, clean...) {
@@ -239,12 +199,12 @@ func TestReplayAcrossRestart(t *testing.T) {
 	if _, err := s.c.Post(ctx, "/echo", []byte(`{"prompt":"fresh after kill -9"}`)); err != nil {
 		t.Errorf("a fresh request once ready after kill -9 (the key from the periodic snapshot): %v", err)
 	}
-	_, metrics := httpGet(t, "http://"+admin+"/metrics")
+	_, metrics := e2etest.Get("http://" + admin + "/metrics")
 	if v := metricValue(t, metrics, "fibergate_nonce_guard_lost_total"); v != 1 {
 		t.Errorf("fibergate_nonce_guard_lost_total after kill -9: %v, want 1", v)
 	}
-	s.p.signal(t, syscall.SIGTERM)
-	s.p.waitExit(t, exitTimeout)
+	s.p.Signal(t, syscall.SIGTERM)
+	s.p.WaitExit(t, e2etest.ExitTimeout)
 }
 
 // TestReplayAcrossRestartWithoutPersistence: without persist_file nothing
@@ -254,8 +214,8 @@ func TestReplayAcrossRestartWithoutPersistence(t *testing.T) {
 	s := newReplaySetup(t, false)
 	c := captureSigned(t, s.kp, "signed", time.Now())
 	c.expect(t, s.addr, "first use", http.StatusOK, "")
-	s.p.signal(t, syscall.SIGTERM)
-	s.p.waitExit(t, exitTimeout)
+	s.p.Signal(t, syscall.SIGTERM)
+	s.p.WaitExit(t, e2etest.ExitTimeout)
 	s.start(t, true)
 	c.expect(t, s.addr, "replayed after a restart", http.StatusServiceUnavailable, "nonce_unverifiable")
 	captureSigned(t, s.kp, "fresh", time.Now()).expect(t, s.addr, "fresh after the restart", http.StatusOK, "")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/client"
-	"github.com/fibergate/fibergate/demoapp"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/keystore"
 )
 
@@ -30,14 +29,13 @@ import (
 func TestFileDescriptorFlood(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
+	app := e2etest.DemoApp(t)
 	snap := filepath.Join(dir, "keys.snapshot")
-	cfg := testConfig{upstreamURL: app.URL, persistFile: snap, shutdownGrace: "2s"}.write(t, dir)
-	env := testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	cfg := testConfig{upstreamURL: app, persistFile: snap, shutdownGrace: "2s"}.write(t, dir)
+	env := e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
 	p := startWrapped(t, dir, env, []string{"/bin/sh", "-c", `ulimit -n 64 && exec "$0" "$@"`}, "serve", "--config", cfg)
-	addr, admin := p.waitReady(t)
-	if log := p.stderr.String(); !strings.Contains(log, "more than this process may open (RLIMIT_NOFILE 64") {
+	addr, admin := p.WaitReady(t)
+	if log := p.Stderr.String(); !strings.Contains(log, "more than this process may open (RLIMIT_NOFILE 64") {
 		t.Errorf("no warning that 64 files are too few:\n%s", log)
 	}
 
@@ -45,8 +43,8 @@ func TestFileDescriptorFlood(t *testing.T) {
 	defer cancel()
 	// A validator whose connection is open before the flood.
 	held, err := client.New(client.Options{
-		BaseURL: "http://" + addr, Keypair: aliceKeypair(t), MinerHotkey: bobSS58,
-		HTTP: &http.Client{Timeout: cmdTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}},
+		BaseURL: "http://" + addr, Keypair: e2etest.Alice.Keypair(t), MinerHotkey: e2etest.Bob.SS58,
+		HTTP: &http.Client{Timeout: e2etest.IOTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +86,8 @@ func TestFileDescriptorFlood(t *testing.T) {
 	}
 	t.Logf("%d connections open", len(flood))
 	time.Sleep(2 * time.Second) // accepts fail and back off meanwhile
-	if p.exited() {
-		t.Fatalf("fibergate exited under the flood (code %d)", p.cmd.ProcessState.ExitCode())
+	if p.Exited() {
+		t.Fatalf("fibergate exited under the flood (code %d)", p.Cmd.ProcessState.ExitCode())
 	}
 	close(stopHeld)
 	if err := <-heldErrs; err != nil {
@@ -99,29 +97,29 @@ func TestFileDescriptorFlood(t *testing.T) {
 		c.Close()
 	}
 
-	fresh := aliceClient(t, addr) // a new connection per request
-	waitFor(t, 30*time.Second, "a new validator to be served after the flood", func() bool {
+	fresh := e2etest.Alice.Client(t, addr) // a new connection per request
+	e2etest.WaitFor(t, 30*time.Second, "a new validator to be served after the flood", func() bool {
 		return fresh.Handshake(ctx) == nil
 	})
 	if _, err := fresh.Post(ctx, "/echo", []byte(`{"prompt":"after the flood"}`)); err != nil {
 		t.Errorf("after the flood: %v", err)
 	}
 	var m string
-	waitFor(t, 30*time.Second, "/metrics after the flood", func() bool {
+	e2etest.WaitFor(t, 30*time.Second, "/metrics after the flood", func() bool {
 		var st int
-		st, m = httpGet(t, "http://"+admin+"/metrics")
+		st, m = e2etest.Get("http://" + admin + "/metrics")
 		return st == http.StatusOK
 	})
 	if got := metricValue(t, m, `fibergate_listener_accept_errors_total{reason="fd_limit"}`); got < 1 {
 		t.Errorf("fd_limit accept errors counted: %v, want at least 1", got)
 	}
-	if !strings.Contains(p.stderr.String(), "too many open files") {
-		t.Errorf("the log does not say accepts failed for want of files:\n%s", p.stderr.String())
+	if !strings.Contains(p.Stderr.String(), "too many open files") {
+		t.Errorf("the log does not say accepts failed for want of files:\n%s", p.Stderr.String())
 	}
 
 	os.Remove(snap)
-	p.signal(t, syscall.SIGTERM)
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("exit after SIGTERM: %d, want 0", code)
 	}
 	if _, err := os.Stat(snap); err != nil {
@@ -139,8 +137,7 @@ func TestFileDescriptorFlood(t *testing.T) {
 func TestSignals(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
+	app := e2etest.DemoApp(t)
 	nodes := filepath.Join(dir, "nodes.json")
 	writeNodes(t, nodes, 5000)
 	old := time.Now().Add(-time.Hour)
@@ -149,28 +146,25 @@ func TestSignals(t *testing.T) {
 	}
 	snap := filepath.Join(dir, "keys.snapshot")
 	// The poll is an hour: only the signal can make it read the file.
-	cfg := testConfig{upstreamURL: app.URL, nodesFile: nodes, nodesPoll: "1h", persistFile: snap, minStake: "5000"}.write(t, dir)
-	env := testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
-	p := startFibergate(t, dir, env, "serve", "--config", cfg)
-	addr, _ := p.waitReady(t)
-	c := aliceClient(t, addr)
+	cfg := testConfig{upstreamURL: app, nodesFile: nodes, nodesPoll: "1h", persistFile: snap, minStake: "5000"}.write(t, dir)
+	env := e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	p := e2etest.StartFibergate(t, dir, env, "serve", "--config", cfg)
+	addr, _ := p.WaitReady(t)
+	c := e2etest.Alice.Handshaken(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.Handshake(ctx); err != nil {
-		t.Fatal(err)
-	}
 	post := func(when string) error {
 		_, err := c.Post(ctx, "/echo", []byte(`{"prompt":"`+when+`"}`))
 		return err
 	}
 
 	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE} {
-		p.signal(t, sig)
-		waitFor(t, 10*time.Second, "the log to say "+sig.String()+" was ignored", func() bool {
-			return strings.Contains(p.stderr.String(), `msg="signal ignored" signal="`+sig.String()+`"`)
+		p.Signal(t, sig)
+		e2etest.WaitFor(t, 10*time.Second, "the log to say "+sig.String()+" was ignored", func() bool {
+			return strings.Contains(p.Stderr.String(), `msg="signal ignored" signal="`+sig.String()+`"`)
 		})
-		if err := post("after " + sig.String()); err != nil || p.exited() {
-			t.Fatalf("after %v: %v (exited %v)", sig, err, p.exited())
+		if err := post("after " + sig.String()); err != nil || p.Exited() {
+			t.Fatalf("after %v: %v (exited %v)", sig, err, p.Exited())
 		}
 	}
 
@@ -191,24 +185,24 @@ func TestSignals(t *testing.T) {
 	if err := post("before SIGHUP"); err != nil {
 		t.Fatalf("before SIGHUP the old list still holds: %v", err)
 	}
-	p.signal(t, syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "the new stake to apply after SIGHUP", func() bool {
+	p.Signal(t, syscall.SIGHUP)
+	e2etest.WaitFor(t, 10*time.Second, "the new stake to apply after SIGHUP", func() bool {
 		return strings.Contains(refusal(t, post("after SIGHUP")), "insufficient_stake")
 	})
-	if p.exited() {
+	if p.Exited() {
 		t.Fatal("fibergate exited on SIGHUP")
 	}
 	writeNodes(t, nodes, 5000)
-	p.signal(t, syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "the stake restored after another SIGHUP", func() bool {
+	p.Signal(t, syscall.SIGHUP)
+	e2etest.WaitFor(t, 10*time.Second, "the stake restored after another SIGHUP", func() bool {
 		return post("after the second SIGHUP") == nil
 	})
 
-	p.signal(t, syscall.SIGQUIT)
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	p.Signal(t, syscall.SIGQUIT)
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Fatalf("exit after SIGQUIT: %d, want 0 (a graceful stop)", code)
 	}
-	log := p.stderr.String()
+	log := p.Stderr.String()
 	for _, want := range []string{"replay guard saved", "key snapshot saved", `signal=quit`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log lacks %q after SIGQUIT:\n%s", want, log)
@@ -223,8 +217,7 @@ func TestSignals(t *testing.T) {
 func TestReadinessAndLeftovers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
+	app := e2etest.DemoApp(t)
 	nodes := filepath.Join(dir, "nodes.json")
 	writeNodes(t, nodes, 0)
 	snap := filepath.Join(dir, "keys.snapshot")
@@ -234,30 +227,30 @@ func TestReadinessAndLeftovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := testConfig{upstreamURL: app.URL, nodesFile: nodes, nodesPoll: "100ms", persistFile: snap}.write(t, dir)
-	env := testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
-	p := startFibergate(t, dir, env, "serve", "--config", cfg)
-	_, admin := p.waitUp(t)
+	cfg := testConfig{upstreamURL: app, nodesFile: nodes, nodesPoll: "100ms", persistFile: snap}.write(t, dir)
+	env := e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	p := e2etest.StartFibergate(t, dir, env, "serve", "--config", cfg)
+	_, admin := p.WaitUp(t)
 	for _, l := range leftovers {
 		if _, err := os.Stat(l); !os.IsNotExist(err) {
 			t.Errorf("%s: %v, want it removed at start", l, err)
 		}
 	}
 
-	status, body := httpGet(t, "http://"+admin+"/readyz")
+	status, body := e2etest.Get("http://" + admin + "/readyz")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "no validator has validators.min_stake (1000)") {
 		t.Errorf("/readyz with every stake 0: got %d %q, want 503 saying no one has min_stake", status, body)
 	}
 	writeNodes(t, nodes, 5000)
-	waitFor(t, 10*time.Second, "/readyz once a validator has the stake", func() bool {
-		st, _ := httpGet(t, "http://"+admin+"/readyz")
+	e2etest.WaitFor(t, 10*time.Second, "/readyz once a validator has the stake", func() bool {
+		st, _ := e2etest.Get("http://" + admin + "/readyz")
 		return st == http.StatusOK
 	})
 	if err := os.Remove(nodes); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "/readyz to warn of the nodes file", func() bool {
-		st, body := httpGet(t, "http://"+admin+"/readyz")
+	e2etest.WaitFor(t, 10*time.Second, "/readyz to warn of the nodes file", func() bool {
+		st, body := e2etest.Get("http://" + admin + "/readyz")
 		return st == http.StatusOK && strings.Contains(body, "the nodes file does not load")
 	})
 }

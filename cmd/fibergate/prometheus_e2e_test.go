@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,8 +20,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/client"
-	"github.com/fibergate/fibergate/crypto/sr25519"
-	"github.com/fibergate/fibergate/demoapp"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/proxy"
 )
 
@@ -43,12 +41,10 @@ func TestPrometheusCountsHandshakes(t *testing.T) {
 	if err != nil {
 		t.Skip("the prometheus binary is not on PATH (Debian package prometheus; .ci/run installs it), so this test cannot run here")
 	}
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
 	dir := t.TempDir()
-	cfg := testConfig{upstreamURL: app.URL}.write(t, dir)
-	p := startFibergate(t, dir, testEnv(), "serve", "--config", cfg)
-	addr, admin := p.waitReady(t)
+	cfg := testConfig{upstreamURL: e2etest.DemoApp(t)}.write(t, dir)
+	p := e2etest.StartFibergate(t, dir, e2etest.Env(), "serve", "--config", cfg)
+	addr, admin := p.WaitReady(t)
 	prom := startPrometheus(t, promBin, admin)
 
 	// Before any traffic Prometheus already sees every handshake result,
@@ -59,7 +55,7 @@ func TestPrometheusCountsHandshakes(t *testing.T) {
 
 	const good, unknown, badSig = 4, 3, 2
 	ctx := context.Background()
-	alice := aliceClient(t, addr)
+	alice := e2etest.Alice.Client(t, addr)
 	for i := range good {
 		if err := alice.Handshake(ctx); err != nil {
 			t.Fatalf("good handshake %d: %v", i, err)
@@ -95,8 +91,8 @@ func TestPrometheusCountsHandshakes(t *testing.T) {
 	// Each handshake fetched the public key first (the forged ones did not).
 	prom.waitValue(t, `fibergate_requests_total{route="public_key",result="ok"}`, good+unknown)
 
-	p.signal(t, syscall.SIGTERM)
-	if code := p.waitExit(t, exitTimeout); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.WaitExit(t, e2etest.ExitTimeout); code != 0 {
 		t.Errorf("exit after SIGTERM: got %d, want 0", code)
 	}
 }
@@ -109,20 +105,7 @@ func strangerClient(t *testing.T, addr string) *client.Client {
 	for i := range seed {
 		seed[i] = 0x42
 	}
-	kp, err := sr25519.KeypairFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(client.Options{
-		BaseURL:     "http://" + addr,
-		Keypair:     kp,
-		MinerHotkey: bobSS58,
-		HTTP:        &http.Client{Timeout: cmdTimeout, Transport: &http.Transport{DisableKeepAlives: true}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return e2etest.Seeded(seed).Client(t, addr)
 }
 
 // forgedHandshake sends a key exchange with c's headers whose signature
@@ -151,7 +134,7 @@ func forgedHandshake(t *testing.T, c *client.Client, addr string) string {
 		t.Fatal(err)
 	}
 	req.Header = h
-	hc := &http.Client{Timeout: cmdTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: e2etest.IOTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("forged handshake: %v", err)
@@ -168,10 +151,7 @@ func forgedHandshake(t *testing.T, c *client.Client, addr string) string {
 
 // promServer is a Prometheus server run for one test.
 type promServer struct {
-	url    string // http://127.0.0.1:port
-	cmd    *exec.Cmd
-	stderr syncBuffer
-	done   chan struct{}
+	url string // http://127.0.0.1:port
 }
 
 // startPrometheus runs bin on a free loopback port with its storage in a
@@ -193,59 +173,26 @@ scrape_configs:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	listen := freeAddr(t)
-	s := &promServer{url: "http://" + listen, done: make(chan struct{})}
-	s.cmd = exec.Command(bin,
+	listen := e2etest.FreeAddr(t)
+	cmd := exec.Command(bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+listen,
 		"--log.level=warn",
 	)
-	s.cmd.Dir = dir
-	s.cmd.Stderr = &s.stderr
-	s.cmd.WaitDelay = 5 * time.Second
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("starting prometheus: %v", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(exitTimeout):
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("prometheus stderr:\n%s", s.stderr.String())
-		}
-	})
-	deadline := time.Now().Add(promStartTimeout)
-	for {
-		status, _ := httpGet(t, s.url+"/-/ready")
-		if status == http.StatusOK {
-			return s
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("prometheus exited with code %d before it was ready:\n%s", s.cmd.ProcessState.ExitCode(), s.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready within %v", promStartTimeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	cmd.Dir = dir
+	p := e2etest.Start(t, "prometheus", cmd)
+	t.Cleanup(func() { p.Stop(syscall.SIGTERM, e2etest.ExitTimeout) })
+	s := &promServer{url: "http://" + listen}
+	p.WaitHTTP(t, s.url+"/-/ready", promStartTimeout)
+	return s
 }
 
 // query runs an instant query and returns the value of its one sample;
 // ok is false when the answer is not exactly one sample.
 func (s *promServer) query(t *testing.T, q string) (v float64, answer string, ok bool) {
 	t.Helper()
-	status, body := httpGet(t, s.url+"/api/v1/query?query="+url.QueryEscape(q))
+	status, body := e2etest.Get(s.url + "/api/v1/query?query=" + url.QueryEscape(q))
 	if status != http.StatusOK {
 		return 0, fmt.Sprintf("status %d: %s", status, body), false
 	}

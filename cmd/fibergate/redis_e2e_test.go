@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,17 +24,16 @@ import (
 	"github.com/fibergate/fibergate/crypto/fernet"
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
-	"github.com/fibergate/fibergate/demoapp"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/internal/redistest"
 	"github.com/fibergate/fibergate/keystore"
-	"github.com/fibergate/fibergate/wallet"
 )
 
 // replicaSet is n fibergate processes sharing one redis-server, one RSA
 // key, one storage key and one app, as replicas behind a load balancer.
 type replicaSet struct {
 	redis  *redistest.Server
-	procs  []*process
+	procs  []*e2etest.Process
 	addrs  []string // proxy addresses
 	admins []string // admin addresses
 }
@@ -46,11 +44,11 @@ type replicaSet struct {
 func writeRedisConfig(t *testing.T, dir, upstream, rsaKey, redisAddr string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: \"127.0.0.1:0\"\nadmin_listen: %q\n", freeAddr(t))
+	fmt.Fprintf(&b, "listen: \"127.0.0.1:0\"\nadmin_listen: %q\n", e2etest.FreeAddr(t))
 	fmt.Fprintf(&b, "upstream:\n  url: %q\n  timeout: 20s\n", upstream)
-	fmt.Fprintf(&b, "miner:\n  hotkey: %q\n", bobSS58)
+	fmt.Fprintf(&b, "miner:\n  hotkey: %q\n", e2etest.Bob.SS58)
 	fmt.Fprintf(&b, "handshake:\n  rsa_key_file: %q\n", rsaKey)
-	fmt.Fprintf(&b, "validators:\n  min_stake: 1000\n  static:\n    - {hotkey: %q, stake: 5000}\n", aliceSS58)
+	fmt.Fprintf(&b, "validators:\n  min_stake: 1000\n  static:\n    - {hotkey: %q, stake: 5000}\n", e2etest.Alice.SS58)
 	b.WriteString("keystore:\n  backend: redis\n")
 	fmt.Fprintf(&b, "  redis: {addr: %q, prefix: \"e2e:\", read_timeout: 300ms, write_timeout: 300ms, dial_timeout: 300ms}\n", redisAddr)
 	b.WriteString("routes:\n  - {path: \"/signed/*\", mode: signed}\n")
@@ -74,29 +72,20 @@ func startReplicas(t *testing.T, n int) *replicaSet {
 func startReplicasOn(t *testing.T, srv *redistest.Server, n int, ready bool) *replicaSet {
 	t.Helper()
 	rs := &replicaSet{redis: srv}
-	shared := t.TempDir()
-	keyFile := filepath.Join(shared, "handshake.pem")
-	k, err := rsakey.Generate(2048, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsakey.WriteFile(keyFile, k, rsakey.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	app := httptest.NewServer(demoapp.Handler())
-	t.Cleanup(app.Close)
-	env := testEnv("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
+	keyFile := writeRSAKey(t, t.TempDir())
+	app := e2etest.DemoApp(t)
+	env := e2etest.Env("FIBERGATE_STORAGE_KEY=" + keystore.GenerateStorageKey())
 	for range n {
 		dir := t.TempDir()
-		cfg := writeRedisConfig(t, dir, app.URL, keyFile, rs.redis.Addr)
-		rs.procs = append(rs.procs, startFibergate(t, dir, env, "serve", "--config", cfg))
+		cfg := writeRedisConfig(t, dir, app, keyFile, rs.redis.Addr)
+		rs.procs = append(rs.procs, e2etest.StartFibergate(t, dir, env, "serve", "--config", cfg))
 	}
 	for _, p := range rs.procs {
 		var addr, admin string
 		if ready {
-			addr, admin = p.waitReady(t)
+			addr, admin = p.WaitReady(t)
 		} else {
-			addr, admin = p.waitUp(t)
+			addr, admin = p.WaitUp(t)
 		}
 		rs.addrs = append(rs.addrs, addr)
 		rs.admins = append(rs.admins, admin)
@@ -129,20 +118,14 @@ type validator struct {
 
 func newValidator(t *testing.T, first string) *validator {
 	t.Helper()
-	seed, err := wallet.ParseSeedHex(aliceSeedHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := sr25519.KeypairFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &validator{kp: kp, plain: &http.Client{Timeout: cmdTimeout}}
+	kp := e2etest.Alice.Keypair(t)
+	v := &validator{kp: kp, plain: &http.Client{Timeout: e2etest.IOTimeout}}
 	v.to.Store(first)
 	tr := &http.Transport{MaxIdleConnsPerHost: 4}
 	t.Cleanup(tr.CloseIdleConnections)
-	v.hc = &http.Client{Timeout: cmdTimeout, Transport: &router{rt: tr, target: func() string { return v.to.Load().(string) }}}
-	v.c, err = client.New(client.Options{BaseURL: "http://" + first, Keypair: kp, MinerHotkey: bobSS58, HTTP: v.hc})
+	v.hc = &http.Client{Timeout: e2etest.IOTimeout, Transport: &router{rt: tr, target: func() string { return v.to.Load().(string) }}}
+	var err error
+	v.c, err = client.New(client.Options{BaseURL: "http://" + first, Keypair: kp, MinerHotkey: e2etest.Bob.SS58, HTTP: v.hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +194,14 @@ func (v *validator) presign(t *testing.T, key *fernet.Key, uuid, prompt string) 
 	}
 	h["symmetric-key-uuid"] = []string{uuid}
 	h.Set("Content-Type", "application/octet-stream")
-	n, err := client.Nonce(time.Now(), rand.Reader)
+	return signedRequest{header: h, body: sealPrompt(t, key, prompt, time.Now()), prompt: prompt}
+}
+
+// sealPrompt returns {"prompt": prompt} with Fiber's inner nonce, as one
+// Fernet token under key, both stamped at.
+func sealPrompt(t *testing.T, key *fernet.Key, prompt string, at time.Time) []byte {
+	t.Helper()
+	n, err := client.Nonce(at, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +211,7 @@ func (v *validator) presign(t *testing.T, key *fernet.Key, uuid, prompt string) 
 	}
 	var iv [16]byte
 	rand.Read(iv[:])
-	return signedRequest{header: h, body: key.Encrypt(nil, plain, time.Now().Unix(), &iv), prompt: prompt}
+	return key.Encrypt(nil, plain, at.Unix(), &iv)
 }
 
 // send posts r to addr+path and returns the status and body.
@@ -365,7 +355,7 @@ func TestRedisReplicas(t *testing.T) {
 		for i := range hcs {
 			tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}
 			t.Cleanup(tr.CloseIdleConnections)
-			hcs[i] = &http.Client{Timeout: cmdTimeout, Transport: tr}
+			hcs[i] = &http.Client{Timeout: e2etest.IOTimeout, Transport: tr}
 		}
 		for i, r := range reqs {
 			var wg sync.WaitGroup
@@ -411,18 +401,18 @@ func TestRedisReplicas(t *testing.T) {
 			if _, err := v.exchange(t, addr, "during-the-outage"); err == nil || !strings.Contains(err.Error(), "503") {
 				t.Errorf("replica %d: handshake with Redis down: got %v, want 503", i, err)
 			}
-			status, body = httpGet(t, "http://"+rs.admins[i]+"/readyz")
+			status, body = e2etest.Get("http://" + rs.admins[i] + "/readyz")
 			if status != http.StatusServiceUnavailable || !strings.Contains(body, "redis") {
 				t.Errorf("replica %d: /readyz with Redis down: got %d %q, want 503 naming redis", i, status, body)
 			}
-			_, exp := httpGet(t, "http://"+rs.admins[i]+"/metrics")
+			_, exp := e2etest.Get("http://" + rs.admins[i] + "/metrics")
 			if n := metricValue(t, exp, `fibergate_keystore_backend_errors_total{op="nonce"}`); n < 1 {
 				t.Errorf("replica %d: nonce backend errors counted: %v, want at least 1", i, n)
 			}
 			if n := metricValue(t, exp, `fibergate_requests_total{result="store_unavailable",route="default"}`); n < 1 {
 				t.Errorf("replica %d: store_unavailable requests counted: %v, want at least 1", i, n)
 			}
-			if rs.procs[i].exited() {
+			if rs.procs[i].Exited() {
 				t.Fatalf("replica %d exited with Redis down", i)
 			}
 		}
@@ -433,7 +423,7 @@ func TestRedisReplicas(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for i := range rs.addrs {
 			for {
-				status, _ := httpGet(t, "http://"+rs.admins[i]+"/readyz")
+				status, _ := e2etest.Get("http://" + rs.admins[i] + "/readyz")
 				if status == http.StatusOK {
 					break
 				}

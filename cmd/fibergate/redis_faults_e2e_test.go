@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/internal/redistest"
 )
 
@@ -24,7 +25,7 @@ func TestRedisLosesData(t *testing.T) {
 	t.Parallel()
 	rs := startReplicas(t, 2)
 	ctx := context.Background()
-	kp := aliceKeypair(t)
+	kp := e2etest.Alice.Keypair(t)
 	v := newValidator(t, rs.addrs[0])
 	seq := 0
 	uuid := func() string { seq++; return fmt.Sprintf("loss-%d", seq) }
@@ -45,7 +46,7 @@ func TestRedisLosesData(t *testing.T) {
 	// ones are refused as unverifiable once Redis answers.
 	never := func(when string, caps []captured) {
 		t.Helper()
-		hc := &http.Client{Timeout: cmdTimeout}
+		hc := &http.Client{Timeout: e2etest.IOTimeout}
 		for _, c := range caps {
 			for i, addr := range rs.addrs {
 				status, body := send(t, hc, addr, c.r, c.path)
@@ -61,8 +62,8 @@ func TestRedisLosesData(t *testing.T) {
 	ready := func(what string) {
 		t.Helper()
 		for _, admin := range rs.admins {
-			waitFor(t, 30*time.Second, "/readyz after "+what, func() bool {
-				st, _ := httpGet(t, "http://"+admin+"/readyz")
+			e2etest.WaitFor(t, 30*time.Second, "/readyz after "+what, func() bool {
+				st, _ := e2etest.Get("http://" + admin + "/readyz")
 				return st == http.StatusOK
 			})
 		}
@@ -85,9 +86,9 @@ func TestRedisLosesData(t *testing.T) {
 			rs.redis.Stop()
 			rs.redis.Restart()
 			// Until the replicas reconnect they answer 503 store_unavailable.
-			waitFor(t, 30*time.Second, "the replicas to reach the restarted Redis", func() bool {
+			e2etest.WaitFor(t, 30*time.Second, "the replicas to reach the restarted Redis", func() bool {
 				for _, admin := range rs.admins {
-					if _, body := httpGet(t, "http://"+admin+"/readyz"); strings.Contains(body, "cannot record") {
+					if _, body := e2etest.Get("http://" + admin + "/readyz"); strings.Contains(body, "cannot record") {
 						return false
 					}
 				}
@@ -116,7 +117,7 @@ func TestRedisLosesData(t *testing.T) {
 		}
 	}
 	for i, admin := range rs.admins {
-		_, m := httpGet(t, "http://"+admin+"/metrics")
+		_, m := e2etest.Get("http://" + admin + "/metrics")
 		if got := metricValue(t, m, "fibergate_nonce_guard_lost_total"); got != float64(len(losses)) {
 			t.Errorf("replica %d: fibergate_nonce_guard_lost_total %v, want %d (one a loss)", i, got, len(losses))
 		}
@@ -135,7 +136,7 @@ func TestRedisLosesData(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 { // and again: it does not turn into a 503
-		status, body := send(t, &http.Client{Timeout: cmdTimeout}, rs.addrs[1], captureEncrypted(t, kp, key, u, "damaged", time.Now()).r, "/echo")
+		status, body := send(t, &http.Client{Timeout: e2etest.IOTimeout}, rs.addrs[1], captureEncrypted(t, kp, key, u, "damaged", time.Now()).r, "/echo")
 		if status != http.StatusBadRequest || errorCode(body) != "unknown_key" || !strings.Contains(body, `"requires_handshake":true`) {
 			t.Errorf("a request under a damaged key: got %d %s, want 400 unknown_key with requires_handshake", status, body)
 		}
@@ -164,28 +165,28 @@ func TestRedisEvicting(t *testing.T) {
 	}
 	config("maxmemory", "64mb", "maxmemory-policy", "allkeys-lru")
 	rs := startReplicasOn(t, srv, 1, false)
-	kp := aliceKeypair(t)
+	kp := e2etest.Alice.Keypair(t)
 	admin := rs.admins[0]
-	waitFor(t, 30*time.Second, "/readyz to name the eviction policy", func() bool {
-		st, body := httpGet(t, "http://"+admin+"/readyz")
+	e2etest.WaitFor(t, 30*time.Second, "/readyz to name the eviction policy", func() bool {
+		st, body := e2etest.Get("http://" + admin + "/readyz")
 		return st == http.StatusServiceUnavailable && strings.Contains(body, "maxmemory-policy allkeys-lru")
 	})
 	captureSigned(t, kp, "signed, evicting Redis", time.Now()).expect(t, rs.addrs[0], "while Redis evicts", http.StatusServiceUnavailable, "store_unavailable")
-	_, m := httpGet(t, "http://"+admin+"/metrics")
+	_, m := e2etest.Get("http://" + admin + "/metrics")
 	if got := metricValue(t, m, "fibergate_keystore_redis_evicting"); got != 1 {
 		t.Errorf("fibergate_keystore_redis_evicting: %v, want 1", got)
 	}
-	if !strings.Contains(rs.procs[0].stderr.String(), "set maxmemory-policy noeviction") {
-		t.Errorf("the log does not say what to do:\n%s", rs.procs[0].stderr.String())
+	if !strings.Contains(rs.procs[0].Stderr.String(), "set maxmemory-policy noeviction") {
+		t.Errorf("the log does not say what to do:\n%s", rs.procs[0].Stderr.String())
 	}
 
 	config("maxmemory-policy", "noeviction")
-	waitFor(t, 30*time.Second, "/readyz once Redis no longer evicts", func() bool {
-		st, _ := httpGet(t, "http://"+admin+"/readyz")
+	e2etest.WaitFor(t, 30*time.Second, "/readyz once Redis no longer evicts", func() bool {
+		st, _ := e2etest.Get("http://" + admin + "/readyz")
 		return st == http.StatusOK
 	})
 	captureSigned(t, kp, "signed, noeviction", time.Now()).expect(t, rs.addrs[0], "once Redis no longer evicts", http.StatusOK, "")
-	_, m = httpGet(t, "http://"+admin+"/metrics")
+	_, m = e2etest.Get("http://" + admin + "/metrics")
 	if got := metricValue(t, m, "fibergate_keystore_redis_evicting"); got != 0 {
 		t.Errorf("fibergate_keystore_redis_evicting: %v, want 0", got)
 	}
@@ -199,7 +200,7 @@ func TestRedisOutOfMemory(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	ctx := context.Background()
 	rs := startReplicasOn(t, srv, 1, true)
-	kp := aliceKeypair(t)
+	kp := e2etest.Alice.Keypair(t)
 	admin := rs.admins[0]
 	// 4 MB of data, then a limit below it: every write is refused (OOM)
 	// until there is room, as when Redis fills up under noeviction.
@@ -215,8 +216,8 @@ func TestRedisOutOfMemory(t *testing.T) {
 	if _, err := srv.Do(ctx, "SET", "one-more", "x"); err == nil || !strings.Contains(err.Error(), "OOM") {
 		t.Fatalf("a write to the full Redis: %v, want OOM", err)
 	}
-	waitFor(t, 30*time.Second, "/readyz to say Redis refuses writes", func() bool {
-		st, body := httpGet(t, "http://"+admin+"/readyz")
+	e2etest.WaitFor(t, 30*time.Second, "/readyz to say Redis refuses writes", func() bool {
+		st, body := e2etest.Get("http://" + admin + "/readyz")
 		return st == http.StatusServiceUnavailable && strings.Contains(body, "OOM")
 	})
 	captureSigned(t, kp, "signed, Redis out of memory", time.Now()).expect(t, rs.addrs[0], "while Redis is out of memory", http.StatusServiceUnavailable, "store_unavailable")
@@ -224,8 +225,8 @@ func TestRedisOutOfMemory(t *testing.T) {
 	if _, err := srv.Do(ctx, "CONFIG", "SET", "maxmemory", "0"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "/readyz once Redis has room", func() bool {
-		st, _ := httpGet(t, "http://"+admin+"/readyz")
+	e2etest.WaitFor(t, 30*time.Second, "/readyz once Redis has room", func() bool {
+		st, _ := e2etest.Get("http://" + admin + "/readyz")
 		return st == http.StatusOK
 	})
 	captureSigned(t, kp, "signed, Redis has room", time.Now()).expect(t, rs.addrs[0], "once Redis has room", http.StatusOK, "")

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fibergate/fibergate/config"
+	"github.com/fibergate/fibergate/internal/e2etest"
 	"github.com/fibergate/fibergate/internal/redistest"
 	"github.com/fibergate/fibergate/keystore"
 )
@@ -163,7 +164,7 @@ func TestRedisTLS(t *testing.T) {
 }
 
 func TestThrottledWarn(t *testing.T) {
-	var b syncBuffer
+	var b e2etest.Output
 	w := newThrottledWarn(newLogger(config.Log{Level: config.LogInfo}, &b), time.Hour)
 	for range 5 {
 		w.warn("redis call failed", "op", "nonce")

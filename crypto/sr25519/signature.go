@@ -1,6 +1,8 @@
 package sr25519
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -24,26 +26,15 @@ func ParseSignature(s []byte) (sig [SignatureSize]byte, err error) {
 	if s[0] != '0' || s[1] != 'x' {
 		return sig, fmt.Errorf("parsing signature: %w: missing 0x", ErrSignatureFormat)
 	}
-	for i := range sig {
-		hi, ok1 := unhex(s[2+2*i])
-		lo, ok2 := unhex(s[3+2*i])
-		if !ok1 || !ok2 {
-			return [SignatureSize]byte{}, fmt.Errorf("parsing signature: %w: non-hex character near index %d",
-				ErrSignatureFormat, 2+2*i)
+	if _, err := hex.Decode(sig[:], s[2:]); err != nil {
+		// hex.Decode stops at the first byte that is not a digit, so that
+		// byte's first occurrence is where it stopped.
+		at := 2
+		var bad hex.InvalidByteError
+		if errors.As(err, &bad) {
+			at += bytes.IndexByte(s[2:], byte(bad))
 		}
-		sig[i] = hi<<4 | lo
+		return [SignatureSize]byte{}, fmt.Errorf("parsing signature: %w: non-hex character at index %d", ErrSignatureFormat, at)
 	}
 	return sig, nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
