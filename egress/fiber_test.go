@@ -110,14 +110,14 @@ func TestOneExchangeForConcurrentRequests(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	const n = 200
 	var wg sync.WaitGroup
-	statuses := make([]int, n)
+	answers := make([]answer, n)
 	for i := range n {
-		wg.Go(func() { statuses[i] = r.post(r.minerPath("/echo"), `{"i":1}`).status })
+		wg.Go(func() { answers[i] = r.post(r.minerPath("/echo"), `{"i":1}`) })
 	}
 	wg.Wait()
-	for i, s := range statuses {
-		if s != 200 {
-			t.Fatalf("request %d: %d", i, s)
+	for i, a := range answers {
+		if a.status != 200 {
+			t.Fatalf("request %d: %d %s", i, a.status, a.body)
 		}
 	}
 	if got := r.miner.Exchanges(); got != 1 {
