@@ -20,7 +20,6 @@ import (
 	"github.com/fibergate/fibergate/egress"
 	"github.com/fibergate/fibergate/keystore"
 	"github.com/fibergate/fibergate/metrics"
-	"github.com/fibergate/fibergate/proxy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -185,56 +184,14 @@ func egressMain(ctx context.Context, cfg *config.Egress, log *slog.Logger, sigs 
 	log.Info("egress listening", "addr", ln.Addr().String(), "validator", h.Validator(), "miners", dir.Len(),
 		"mode", egressMode(cfg.Mode).String(), "version", ver)
 
-	serveErr := make(chan error, 1)
-	acceptWarn := newThrottledWarn(log.With("component", "listener"), backendLogEvery)
-	go func() {
-		serveErr <- srv.Serve(proxy.NewListener(ln, proxy.ListenerOptions{
-			OnError: func(err error, fdLimit bool, wait time.Duration) {
-				reason := metrics.AcceptOther
-				if fdLimit {
-					reason = metrics.AcceptFDLimit
-				}
-				m.AcceptError(reason)
-				acceptWarn.warn("accepting a connection failed; accepting again shortly, serving the connections held",
-					"reason", reason, "err", err, "retry_in", wait.String())
-			},
-		}))
-	}()
-	var failed error
-	for done := false; !done; {
-		select {
-		case err := <-serveErr:
-			// Shut down the same way as for a signal, so the keys are saved.
-			failed = fmt.Errorf("serving: %w", err)
-			log.Error("the server stopped; shutting down", "err", err)
-			done = true
-		case <-ctx.Done():
-			done = true
-		case <-sigs.reloadChan():
+	failed := runServer(ctx, serving{
+		srv: srv, ln: ln, admin: admin, grace: cfg.ShutdownGrace, sigs: sigs, log: log,
+		acceptError: m.AcceptError,
+		reload: func() {
 			log.Info("reload signal: re-reading the miner sources")
 			dir.Reload(bg)
-		}
-	}
-
-	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	// A second signal cuts the grace short; the key snapshot is still
-	// written.
-	go func() {
-		select {
-		case <-sigs.stopChan():
-			log.Warn("second signal: closing connections now")
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
-	if err := srv.ShutdownWithContext(sctx); err != nil {
-		log.Warn("shutdown grace ran out; open connections were closed", "err", err)
-	}
-	if admin != nil {
-		admin.Shutdown(sctx)
-	}
+		},
+	})
 	cancelBG()
 	if persister != nil {
 		if err := persister.Save(); err != nil {

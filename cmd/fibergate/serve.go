@@ -219,55 +219,11 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		printDemoHint(stdout, ln.Addr().String(), adminAddr, minerSS58)
 	}
 
-	serveErr := make(chan error, 1)
-	acceptWarn := newThrottledWarn(log.With("component", "listener"), backendLogEvery)
-	go func() {
-		serveErr <- srv.Serve(proxy.NewListener(ln, proxy.ListenerOptions{
-			OnError: func(err error, fdLimit bool, wait time.Duration) {
-				reason := metrics.AcceptOther
-				if fdLimit {
-					reason = metrics.AcceptFDLimit
-				}
-				m.AcceptError(reason)
-				acceptWarn.warn("accepting a connection failed; accepting again shortly, serving the connections held",
-					"reason", reason, "err", err, "retry_in", wait.String())
-			},
-		}))
-	}()
-	var failed error
-	for done := false; !done; {
-		select {
-		case err := <-serveErr:
-			// Shut down the same way as for a signal, so the keys are saved.
-			failed = fmt.Errorf("serving: %w", err)
-			log.Error("the server stopped; shutting down", "err", err)
-			done = true
-		case <-ctx.Done():
-			done = true
-		case <-sigs.reloadChan():
-			reload(bg, vals, log)
-		}
-	}
-
-	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	// A second signal cuts the grace short: connections close at once, and
-	// the replay guard and the key snapshot are still written.
-	go func() {
-		select {
-		case <-sigs.stopChan():
-			log.Warn("second signal: closing connections now")
-			cancel()
-		case <-sctx.Done():
-		}
-	}()
-	if err := srv.ShutdownWithContext(sctx); err != nil {
-		log.Warn("shutdown grace ran out; open connections were closed", "err", err)
-	}
-	if admin != nil {
-		admin.Shutdown(sctx)
-	}
+	failed := runServer(ctx, serving{
+		srv: srv, ln: ln, admin: admin, grace: cfg.ShutdownGrace, sigs: sigs, log: log,
+		acceptError: m.AcceptError,
+		reload:      func() { reload(bg, vals, log) },
+	})
 	cancelBG()
 	errs := b.save()
 	if failed != nil {
