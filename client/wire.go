@@ -12,10 +12,10 @@ import (
 	"io"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fibergate/fibergate/crypto/rsakey"
 	"github.com/fibergate/fibergate/crypto/sr25519"
+	"github.com/fibergate/fibergate/internal/jsontext"
 )
 
 // The pieces of Fiber's wire that every validator-side sender here
@@ -174,67 +174,28 @@ var ErrNotObject = errors.New("client: payload must be a JSON object")
 // included). nonce must need no JSON escaping, which every Fiber nonce
 // satisfies. The payload is checked and rewritten in one pass.
 func AppendWithNonce(dst, payload, nonce []byte) ([]byte, error) {
-	s := jsonScan{b: payload}
-	s.space()
-	if s.i >= len(payload) || payload[s.i] != '{' {
-		return dst, ErrNotObject
-	}
-	copied := s.i // payload[:copied] is dealt with: written or dropped
-	s.i++
-	set := false
+	orig := len(dst)
+	// payload[:copied] is dealt with: written or dropped (the whitespace
+	// before the object is dropped).
+	copied := len(payload) - len(bytes.TrimLeft(payload, " \t\r\n"))
 	lastEnd := -1 // the end of the last member's value
-	s.space()
-	if s.i < len(payload) && payload[s.i] == '}' {
-		s.i++
-	} else {
-		for {
-			s.space()
-			keyStart := s.i
-			escaped, ok := s.str()
-			if !ok {
-				return dst, ErrNotObject
-			}
-			isNonce := keyIsNonce(payload[keyStart:s.i], escaped)
-			s.space()
-			if s.i >= len(payload) || payload[s.i] != ':' {
-				return dst, ErrNotObject
-			}
-			s.i++
-			s.space()
-			valStart := s.i
-			if !s.value(0) {
-				return dst, ErrNotObject
-			}
-			switch {
-			case isNonce && !set:
-				dst = append(dst, payload[copied:valStart]...)
+	set := false
+	_, end, ok := jsontext.Object(payload, maxJSONNest, func(m jsontext.Member) {
+		if m.KeyIs("nonce") {
+			if !set {
+				dst = append(dst, payload[copied:m.ValueStart]...)
 				dst = appendQuoted(dst, nonce)
-				copied, set = s.i, true
-			case isNonce:
+				set = true
+			} else {
 				// A second member of the name: dropped with the comma before it.
 				dst = append(dst, payload[copied:lastEnd]...)
-				copied = s.i
 			}
-			lastEnd = s.i
-			s.space()
-			if s.i >= len(payload) {
-				return dst, ErrNotObject
-			}
-			if payload[s.i] == ',' {
-				s.i++
-				continue
-			}
-			if payload[s.i] != '}' {
-				return dst, ErrNotObject
-			}
-			s.i++
-			break
+			copied = m.ValueEnd
 		}
-	}
-	end := s.i
-	s.space()
-	if s.i != len(payload) {
-		return dst, ErrNotObject
+		lastEnd = m.ValueEnd
+	})
+	if !ok {
+		return dst[:orig], ErrNotObject
 	}
 	if set || lastEnd >= 0 {
 		if !set {
@@ -261,221 +222,6 @@ func appendQuoted(dst, s []byte) []byte {
 	return append(dst, '"')
 }
 
-// keyIsNonce reports whether the quoted JSON string key decodes to
-// "nonce", in any spelling ("non\u0063e" too).
-func keyIsNonce(key []byte, escaped bool) bool {
-	if !escaped {
-		return string(key) == `"nonce"`
-	}
-	if len(key) > 64 {
-		return false
-	}
-	var s string
-	return json.Unmarshal(key, &s) == nil && s == "nonce"
-}
-
-// maxJSONDepth bounds nesting, as encoding/json does, so a payload of
-// brackets cannot exhaust the stack.
-const maxJSONDepth = 10000
-
-// jsonScan checks JSON text (RFC 8259, and valid UTF-8 throughout) in one
-// pass without building values; i is where it is.
-type jsonScan struct {
-	b []byte
-	i int
-}
-
-func (s *jsonScan) space() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// value checks one value starting at i.
-func (s *jsonScan) value(depth int) bool {
-	if s.i >= len(s.b) || depth > maxJSONDepth {
-		return false
-	}
-	switch c := s.b[s.i]; c {
-	case '{':
-		s.i++
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == '}' {
-			s.i++
-			return true
-		}
-		for {
-			s.space()
-			if _, ok := s.str(); !ok {
-				return false
-			}
-			s.space()
-			if s.i >= len(s.b) || s.b[s.i] != ':' {
-				return false
-			}
-			s.i++
-			s.space()
-			if !s.value(depth + 1) {
-				return false
-			}
-			s.space()
-			if s.i >= len(s.b) {
-				return false
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case '}':
-				s.i++
-				return true
-			default:
-				return false
-			}
-		}
-	case '[':
-		s.i++
-		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ']' {
-			s.i++
-			return true
-		}
-		for {
-			s.space()
-			if !s.value(depth + 1) {
-				return false
-			}
-			s.space()
-			if s.i >= len(s.b) {
-				return false
-			}
-			switch s.b[s.i] {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
-				return true
-			default:
-				return false
-			}
-		}
-	case '"':
-		_, ok := s.str()
-		return ok
-	case 't':
-		return s.literal("true")
-	case 'f':
-		return s.literal("false")
-	case 'n':
-		return s.literal("null")
-	}
-	return s.number()
-}
-
-func (s *jsonScan) literal(word string) bool {
-	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
-		return false
-	}
-	s.i += len(word)
-	return true
-}
-
-// str checks a string starting at i (a '"') and reports whether it holds
-// an escape.
-func (s *jsonScan) str() (escaped, ok bool) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
-		return false, false
-	}
-	i := s.i + 1
-	for i < len(s.b) {
-		c := s.b[i]
-		switch {
-		case c == '"':
-			s.i = i + 1
-			return escaped, true
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(s.b) {
-				return false, false
-			}
-			switch s.b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(s.b) || !isHex4(s.b[i+2:i+6]) {
-					return false, false
-				}
-				i += 6
-			default:
-				return false, false
-			}
-		case c < 0x20:
-			return false, false
-		case c < utf8.RuneSelf:
-			i++
-		default:
-			r, n := utf8.DecodeRune(s.b[i:])
-			if r == utf8.RuneError && n == 1 {
-				return false, false
-			}
-			i += n
-		}
-	}
-	return false, false
-}
-
-func isHex4(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-// number checks a JSON number starting at i.
-func (s *jsonScan) number() bool {
-	b, i := s.b, s.i
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	s.i = i
-	return true
-}
+// maxJSONNest bounds nesting below the payload's object, as encoding/json
+// bounds it, so a payload of brackets cannot exhaust the stack.
+const maxJSONNest = 10001

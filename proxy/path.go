@@ -183,3 +183,7 @@ func canonicalTarget(dst []byte, uri *fasthttp.URI) (buf, path, target []byte, o
 	}
 	return dst, dst[:n], dst[n:], true
 }
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
