@@ -185,5 +185,6 @@ func canonicalTarget(dst []byte, uri *fasthttp.URI) (buf, path, target []byte, o
 }
 
 func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	_, ok := unhex(c)
+	return ok
 }
