@@ -1044,7 +1044,7 @@ func TestPortZeroListenersMayMatch(t *testing.T) {
 	}
 }
 
-func TestParseTrustedProxy(t *testing.T) {
+func TestParsePrefix(t *testing.T) {
 	for in, want := range map[string]string{
 		"10.0.0.0/8":       "10.0.0.0/8",
 		"10.1.2.3/8":       "10.0.0.0/8",
@@ -1053,14 +1053,25 @@ func TestParseTrustedProxy(t *testing.T) {
 		"::ffff:127.0.0.1": "127.0.0.1/32",
 		"fd00::/8":         "fd00::/8",
 	} {
-		got, err := ParseTrustedProxy(in)
+		got, err := ParsePrefix(in)
 		if err != nil || got.String() != want {
-			t.Errorf("ParseTrustedProxy(%q) = %v, %v; want %s", in, got, err, want)
+			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "proxy.local", "10.0.0.0/33", "10.0.0.0/x", "1.2.3"} {
-		if _, err := ParseTrustedProxy(bad); err == nil {
-			t.Errorf("ParseTrustedProxy(%q) accepted", bad)
+		if _, err := ParsePrefix(bad); err == nil {
+			t.Errorf("ParsePrefix(%q) accepted", bad)
 		}
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := ParsePrefixes("allow_clients", []string{"127.0.0.1", "10.1.2.3/8"})
+	if err != nil || len(got) != 2 || got[0].String() != "127.0.0.1/32" || got[1].String() != "10.0.0.0/8" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	_, err = ParsePrefixes("trusted_proxies", []string{"10.0.0.0/8", "proxy.local"})
+	if err == nil || !strings.Contains(err.Error(), `trusted_proxies: "proxy.local"`) {
+		t.Fatalf("a bad entry gave %v, want the key and the entry named", err)
 	}
 }

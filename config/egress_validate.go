@@ -58,7 +58,7 @@ func (k *egressChecker) validate() {
 		}
 	}
 	for i, p := range c.AllowClients {
-		if _, err := ParseTrustedProxy(p); err != nil {
+		if _, err := ParsePrefix(p); err != nil {
 			k.add("allow_clients["+strconv.Itoa(i)+"]", p, err.Error())
 		}
 	}

@@ -167,7 +167,7 @@ func (k *checker) validate() {
 		k.add("limits.max_stream_line", l.MaxStreamLine.String(), "must be more than 0")
 	}
 	for i, p := range c.TrustedProxies {
-		if _, err := ParseTrustedProxy(p); err != nil {
+		if _, err := ParsePrefix(p); err != nil {
 			k.add("trusted_proxies["+strconv.Itoa(i)+"]", p, err.Error())
 		}
 	}
@@ -552,9 +552,10 @@ func routeKey(p string) string {
 	return p
 }
 
-// ParseTrustedProxy reads one trusted_proxies entry: a CIDR such as
-// "10.0.0.0/8", or a single address, which is taken as its own /32 or /128.
-func ParseTrustedProxy(s string) (netip.Prefix, error) {
+// ParsePrefix reads one entry of an address list (serve's trusted_proxies,
+// egress's allow_clients): a CIDR such as "10.0.0.0/8", or a single
+// address, which is taken as its own /32 or /128.
+func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -568,4 +569,17 @@ func ParseTrustedProxy(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParsePrefixes reads a whole address list; key names it in the error.
+func ParsePrefixes(key string, list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", key, s, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -112,13 +111,9 @@ func egressMain(ctx context.Context, cfg *config.Egress, log *slog.Logger, sigs 
 		}
 	}
 
-	var allow []netip.Prefix
-	for _, a := range cfg.AllowClients {
-		p, err := config.ParseTrustedProxy(a)
-		if err != nil {
-			return fmt.Errorf("allow_clients: %q: %w", a, err)
-		}
-		allow = append(allow, p)
+	allow, err := config.ParsePrefixes("allow_clients", cfg.AllowClients)
+	if err != nil {
+		return err
 	}
 	routes := make([]egress.Route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {

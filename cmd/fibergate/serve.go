@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"time"
@@ -127,13 +126,9 @@ func serve(ctx context.Context, cfg *config.Config, demo bool, log *slog.Logger,
 		return err
 	}
 
-	var trusted []netip.Prefix
-	for _, p := range cfg.TrustedProxies {
-		pr, err := config.ParseTrustedProxy(p)
-		if err != nil {
-			return fmt.Errorf("trusted_proxies: %q: %w", p, err)
-		}
-		trusted = append(trusted, pr)
+	trusted, err := config.ParsePrefixes("trusted_proxies", cfg.TrustedProxies)
+	if err != nil {
+		return err
 	}
 	routes := make([]proxy.Route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
