@@ -200,3 +200,26 @@ func TestDetectKind(t *testing.T) {
 		}
 	}
 }
+
+// Every egress key that holds a value has its own override variable, named
+// as EgressEnvName says, and there is no other.
+func TestEgressEnvNames(t *testing.T) {
+	scalars := 0
+	for name, key := range egressSchema.env {
+		if got := EgressEnvName(key.path); got != name {
+			t.Errorf("%s: EgressEnvName gives %s, the decoder reads %s", key.path, got, name)
+		}
+		scalars++
+	}
+	if scalars < 20 {
+		t.Fatalf("only %d egress override variables", scalars)
+	}
+	for _, p := range []string{"timeouts.total", "keys.renew_before", "log.level", "listen"} {
+		if _, ok := egressSchema.env[EgressEnvName(p)]; !ok {
+			t.Errorf("%s has no override variable %s", p, EgressEnvName(p))
+		}
+	}
+	if got := EgressEnvName("timeouts.total"); got != "FIBERGATE_EGRESS_TIMEOUTS_TOTAL" {
+		t.Errorf("EgressEnvName(timeouts.total) = %s", got)
+	}
+}

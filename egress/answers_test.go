@@ -2,7 +2,6 @@ package egress
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -281,6 +280,3 @@ func TestTimeouts(t *testing.T) {
 		t.Errorf("idle: %d %q %v after %v", a.status, a.body, a.err, time.Since(start))
 	}
 }
-
-// fmtUID is the path naming uid n.
-func fmtUID(n int, p string) string { return fmt.Sprintf("/uid/%d%s", n, p) }

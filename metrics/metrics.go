@@ -174,9 +174,6 @@ func New(reg prometheus.Registerer, b Build, g Gauges) *Metrics {
 	for _, r := range []string{AcceptFDLimit, AcceptOther} {
 		m.acceptErrors.WithLabelValues(r)
 	}
-	for _, r := range []string{"complete", "upstream_error", "client_gone", "line_too_long", "internal_error"} {
-		m.streams.WithLabelValues(r)
-	}
 	cs := []prometheus.Collector{
 		m.handshakes, m.handshakeDuration, m.requests, m.requestDuration,
 		m.upstreamDuration, m.streams, m.validators, m.validatorsRefresh,
@@ -279,6 +276,13 @@ func (m *Metrics) InitResults(handshake, request, routes []string) {
 		for _, r := range request {
 			m.requests.WithLabelValues(route, r)
 		}
+	}
+}
+
+// InitStreams makes the upstream streams series for each of results, at 0.
+func (m *Metrics) InitStreams(results []string) {
+	for _, r := range results {
+		m.streams.WithLabelValues(r)
 	}
 }
 

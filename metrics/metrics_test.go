@@ -33,6 +33,7 @@ func record(t *testing.T) *prometheus.Registry {
 		RedisEvicting:    func() int { return 1 },
 	})
 	m.InitResults([]string{"unknown_validator", "signature_invalid"}, []string{"upstream_timeout"}, []string{"/stream/*", "default"})
+	m.InitStreams([]string{"complete", "upstream_error", "client_gone", "line_too_long", "internal_error"})
 
 	m.Handshake(ResultOK, 300*time.Microsecond)              // le 0.0005
 	m.Handshake(ResultOK, 2*time.Millisecond)                // le 0.0025

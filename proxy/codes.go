@@ -223,11 +223,13 @@ func (h *Handler) RouteLabels() []string {
 
 // InitMetrics makes every handshake result, and every result on every
 // route, exist at 0 in the handler's metrics, so that the first refusal of
-// each kind shows in rates and alerts. Call it once, after New.
+// each kind shows in rates and alerts; likewise every way a stream ends.
+// Call it once, after New.
 func (h *Handler) InitMetrics() {
 	results := make([]string, len(codeTable))
 	for i, ci := range codeTable {
 		results[i] = ci.code.result()
 	}
 	h.opts.Metrics.InitResults(results, results, h.RouteLabels())
+	h.opts.Metrics.InitStreams(StreamResults())
 }

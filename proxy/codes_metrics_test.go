@@ -68,6 +68,10 @@ func TestInitMetrics(t *testing.T) {
 	if want := results * len(g.Handler.RouteLabels()); len(rq) != want {
 		t.Errorf("request series after InitMetrics: got %d, want %d", len(rq), want)
 	}
+	st := series(t, g.Reg, "fibergate_upstream_streams_total")
+	if len(st) != len(proxy.StreamResults()) {
+		t.Errorf("stream series after InitMetrics: got %d, want one for each of %q", len(st), proxy.StreamResults())
+	}
 	for k, v := range hs {
 		if v != 0 {
 			t.Errorf("handshakes{%s}: got %v before any traffic, want 0", k, v)

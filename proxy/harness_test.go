@@ -73,9 +73,8 @@ func (s tableStakes) Stake(pub [32]byte) (float64, bool, bool) {
 // clock is a settable clock for the handler.
 type clock struct{ ns atomic.Int64 }
 
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *clock) Now() time.Time  { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 // seen is one request as the upstream app received it.
 type seen struct {

@@ -145,9 +145,6 @@ func (m *Miner) reset() error {
 // URL returns the miner's base URL.
 func (m *Miner) URL() string { return "http://" + m.addr }
 
-// Addr returns the miner's host:port.
-func (m *Miner) Addr() string { return m.addr }
-
 // Exchanges returns the number of key exchanges the miner accepted since
 // it (re)started.
 func (m *Miner) Exchanges() int64 { return m.exchanges.Load() }
