@@ -12,6 +12,8 @@
 # resident memory ever exceeded RSS_LIMIT_MIB.
 #   MINUTES=10 HONEST_RATE=100 FLOOD_RATE=200 scripts/soak.sh
 #   MINUTES=32 HONEST_RATE=peak VALIDATORS=80 scripts/soak.sh
+# SERVE_BIN=path serves with another build of fibergate (an older commit's,
+# to compare in one session); the load generators stay this checkout's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${MINUTES:-10}
@@ -35,6 +37,7 @@ if [[ $honest_rate == peak ]]; then
 fi
 
 go build -o "$work/fibergate" ./cmd/fibergate
+serve_bin=${SERVE_BIN:-$work/fibergate}
 "$work/fibergate" bench nodes --validators "$validators" --out "$work/nodes.json" >/dev/null
 cat >"$work/config.yaml" <<YAML
 listen: "127.0.0.1:18080"
@@ -45,8 +48,8 @@ validators: {min_stake: 1000, nodes_file: "$work/nodes.json"}
 log: {level: warn}
 $per_ip
 YAML
-"$work/fibergate" check-config --config "$work/config.yaml" | sed -n 2p
-"$work/fibergate" serve --config "$work/config.yaml" --demo-upstream >"$work/serve.out" 2>"$work/serve.err" &
+"$serve_bin" check-config --config "$work/config.yaml" | sed -n 2p
+"$serve_bin" serve --config "$work/config.yaml" --demo-upstream >"$work/serve.out" 2>"$work/serve.err" &
 pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:19100/readyz >/dev/null && break; sleep 0.1; done
 
