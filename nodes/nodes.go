@@ -15,8 +15,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fibergate/fibergate/crypto/ss58"
+	"github.com/fibergate/fibergate/internal/jsontext"
 )
 
 // MaxFileSize bounds what is read of a nodes file. A subnet's metagraph
@@ -64,32 +66,19 @@ type nodeEntry struct {
 }
 
 // parseEntry reads the fields of one node record from raw, a JSON value
-// that json.Valid accepted, without copying; false when it is not an
+// the file's check accepted, without copying; false when it is not an
 // object. Field names match exactly, as Fiber's Python reads them; of a
 // field given twice the last counts, as in Python.
 func parseEntry(raw []byte) (nodeEntry, bool) {
 	var e nodeEntry
-	if len(raw) == 0 || raw[0] != '{' {
-		return e, false
-	}
-	w := jsonWalk{b: raw, i: 1}
-	for {
-		w.space()
-		if raw[w.i] == '}' {
-			return e, true
-		}
-		ks, ke := w.value()
-		w.space()
-		w.i++ // ':'
-		w.space()
-		vs, ve := w.value()
-		v := raw[vs:ve]
+	_, _, ok := jsontext.Object(raw, maxNest, func(m jsontext.Member) {
+		v := raw[m.ValueStart:m.ValueEnd]
 		if string(v) == "null" {
 			v = nil
 		}
-		k := raw[ks+1 : ke-1] // the key's text, unless it has escapes
-		if bytes.IndexByte(k, '\\') >= 0 {
-			k = []byte(jsonString(raw[ks:ke]))
+		k := m.Key[1 : len(m.Key)-1] // the key's text, unless it has escapes
+		if m.Escaped {
+			k = []byte(jsonString(m.Key))
 		}
 		switch string(k) { // compared without a copy
 		case "hotkey":
@@ -109,12 +98,13 @@ func parseEntry(raw []byte) (nodeEntry, bool) {
 		case "alpha_stake":
 			e.AlphaStake = v
 		}
-		w.space()
-		if raw[w.i] == ',' {
-			w.i++
-		}
-	}
+	})
+	return e, ok
 }
+
+// maxNest bounds nesting below the file's top level, as json.Valid bounds
+// it (10,000 levels in all).
+const maxNest = 9999
 
 // jsonString returns the text of the JSON string raw (valid JSON), or ""
 // for any other value.
@@ -182,7 +172,7 @@ type To struct {
 // for no reason anyone could see. The fields other than the hotkey are
 // read leniently (see Node). At most 65,536 entries.
 //
-// It works on data in place: the JSON is validated first, then walked
+// It works on data in place: the JSON is checked first, then walked
 // without copying, each entry read straight from its bytes (fields it does
 // not use are skipped, however large), so a file of the largest size
 // allowed costs its own size plus the nodes it lists. The Nodes hold no
@@ -202,21 +192,12 @@ func Parse(data []byte, check func(*Node) error) ([]Node, error) {
 
 // Walk is Parse, handing each accepted node to to.
 func Walk(data []byte, check func(*Node) error, to To) error {
-	if !json.Valid(data) {
-		err := json.Unmarshal(data, new(struct{}))
-		var se *json.SyntaxError
-		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
-			return errors.New("data after the JSON value")
-		}
-		return fmt.Errorf("not JSON: %w", err)
+	// One pass checks the JSON and counts the entries, a second reads them.
+	count := 0
+	open, ok := members(data, func(jsontext.Member) { count++ })
+	if !ok {
+		return notNodes(data)
 	}
-	w := jsonWalk{b: data}
-	w.space()
-	open := data[w.i]
-	if open != '{' && open != '[' {
-		return errors.New("want a JSON object keyed by hotkey, or an array of nodes")
-	}
-	count := w.count()
 	if count > MaxEntries {
 		return fmt.Errorf("%d entries, more than the %d a subnet can have", count, MaxEntries)
 	}
@@ -228,129 +209,78 @@ func Walk(data []byte, check func(*Node) error, to To) error {
 		}
 		return "entry [" + strconv.Itoa(i) + "]"
 	}
-	w.i++ // past the opening bracket
-	for i := 0; ; i++ {
-		w.space()
-		if data[w.i] == '}' || data[w.i] == ']' {
-			break
+	var err error
+	i := 0
+	members(data, func(m jsontext.Member) {
+		defer func() { i++ }()
+		if err != nil {
+			return
 		}
 		var key string
 		if open == '{' {
-			ks, ke := w.value()
-			key = jsonString(data[ks:ke])
-			w.space()
-			w.i++ // ':'
-			w.space()
+			key = jsonString(m.Key)
 		}
-		vs, ve := w.value()
-		e, ok := parseEntry(data[vs:ve])
+		e, ok := parseEntry(data[m.ValueStart:m.ValueEnd])
 		if !ok {
-			return fmt.Errorf("%s: want an object with hotkey and stake", name(i, key))
+			err = fmt.Errorf("%s: want an object with hotkey and stake", name(i, key))
+			return
 		}
-		n, err := entryNode(e, key, open == '{')
-		if err == nil && check != nil {
-			err = check(&n)
+		n, nerr := entryNode(e, key, open == '{')
+		if nerr == nil && check != nil {
+			nerr = check(&n)
 		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name(i, key), err)
+		if nerr != nil {
+			err = fmt.Errorf("%s: %w", name(i, key), nerr)
+			return
 		}
 		if j, dup := seen[n.PublicKey]; dup {
-			return fmt.Errorf("%s: the same key as %s", name(i, key), name(j, to.Hotkey(j)))
+			err = fmt.Errorf("%s: the same key as %s", name(i, key), name(j, to.Hotkey(j)))
+			return
 		}
 		seen[n.PublicKey] = len(seen)
 		to.Each(&n)
-		w.space()
-		if data[w.i] == ',' {
-			w.i++
-		}
-	}
-	return nil
+	})
+	return err
 }
 
-// jsonWalk walks JSON that json.Valid accepted, finding where values begin
-// and end without copying or decoding them.
-type jsonWalk struct {
-	b []byte
-	i int
+// members hands each member of data's top-level object, or each element
+// of its top-level array (with no key), to each, and says which it was:
+// '{' or '['. ok is false unless data is one valid object or array.
+func members(data []byte, each func(jsontext.Member)) (open byte, ok bool) {
+	i := 0
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	if i == len(data) {
+		return 0, false
+	}
+	switch data[i] {
+	case '{':
+		_, _, ok = jsontext.Object(data, maxNest, each)
+	case '[':
+		ok = jsontext.Array(data, maxNest, func(start, end int) {
+			each(jsontext.Member{ValueStart: start, ValueEnd: end})
+		})
+	}
+	return data[i], ok
 }
 
-func (w *jsonWalk) space() {
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ' ', '\t', '\r', '\n':
-			w.i++
-		default:
-			return
+// notNodes says why data, which members refused, is no nodes file.
+func notNodes(data []byte) error {
+	if !json.Valid(data) {
+		err := json.Unmarshal(data, new(struct{}))
+		var se *json.SyntaxError
+		if errors.As(err, &se) && strings.Contains(se.Error(), "after top-level value") {
+			return errors.New("data after the JSON value")
 		}
+		return fmt.Errorf("not JSON: %w", err)
 	}
-}
-
-// value skips the value at w.i and returns where it began and ended.
-func (w *jsonWalk) value() (start, end int) {
-	start = w.i
-	switch w.b[w.i] {
-	case '"':
-		w.str()
-	case '{', '[':
-		depth := 0
-		for {
-			switch w.b[w.i] {
-			case '"':
-				w.str()
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			}
-			w.i++
-			if depth == 0 {
-				break
-			}
-		}
-	default: // a number, true, false or null
-		for w.i < len(w.b) && !strings.ContainsRune(",}] \t\r\n", rune(w.b[w.i])) {
-			w.i++
-		}
+	if !utf8.Valid(data) {
+		// encoding/json lets such bytes pass; Fiber, reading the file as
+		// UTF-8 text, cannot.
+		return errors.New("not UTF-8 text")
 	}
-	return start, w.i
-}
-
-// str skips the string at w.i.
-func (w *jsonWalk) str() {
-	w.i++
-	for w.b[w.i] != '"' {
-		if w.b[w.i] == '\\' {
-			w.i++
-		}
-		w.i++
-	}
-	w.i++
-}
-
-// count returns the number of members of the object or array at w.i,
-// leaving w where it was.
-func (w *jsonWalk) count() int {
-	c := jsonWalk{b: w.b, i: w.i + 1}
-	n := 0
-	for {
-		c.space()
-		if c.b[c.i] == '}' || c.b[c.i] == ']' {
-			return n
-		}
-		c.value()
-		c.space()
-		if c.b[c.i] == ':' {
-			c.i++
-			c.space()
-			c.value()
-			c.space()
-		}
-		n++
-		if c.b[c.i] == ',' {
-			c.i++
-		}
-	}
+	return errors.New("want a JSON object keyed by hotkey, or an array of nodes")
 }
 
 // entryNode checks one entry's hotkey and reads its other fields. keyed

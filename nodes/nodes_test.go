@@ -1,6 +1,10 @@
 package nodes
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
 
 // Parse reads the address fields Fiber's nodes.json carries, as each
 // Fiber version writes them, and never fails on them: serve ignores them.
@@ -29,6 +33,36 @@ func TestParseAddresses(t *testing.T) {
 		n := nodes[i]
 		if n.NodeID != w.id || n.Port != w.port || n.IPType != w.ipType || n.IP != w.ip || (n.Stake != nil) != w.stake {
 			t.Errorf("node %d: got %+v, want %+v", i, n, w)
+		}
+	}
+}
+
+// A file is refused where encoding/json refuses it, nesting included, and
+// also when it is not UTF-8 text, which Fiber cannot read; each with its
+// reason.
+func TestParseRefusals(t *testing.T) {
+	nested := func(depth int) []byte { // depth containers in all
+		return []byte(strings.Repeat("[", depth) + strings.Repeat("]", depth))
+	}
+	for _, depth := range []int{10000, 10001} {
+		_, err := Parse(nested(depth), nil)
+		valid := json.Valid(nested(depth))
+		switch {
+		case valid && (err == nil || !strings.Contains(err.Error(), "want an object")):
+			t.Errorf("depth %d, valid JSON: got %v, want the first entry refused as no object", depth, err)
+		case !valid && (err == nil || !strings.Contains(err.Error(), "not JSON")):
+			t.Errorf("depth %d, not JSON to encoding/json: got %v", depth, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"[{\"hotkey\": \"\xff\"}]": "not UTF-8 text",
+		`{"a": 1} {}`:              "data after the JSON value",
+		`{"a": `:                   "not JSON",
+		`"nodes"`:                  "want a JSON object keyed by hotkey, or an array of nodes",
+		``:                         "not JSON",
+	} {
+		if _, err := Parse([]byte(in), nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", in, err, want)
 		}
 	}
 }

@@ -25,37 +25,62 @@ type Member struct {
 // in b, and whether b is such an object; each has been called on the
 // members before the first error.
 func Object(b []byte, maxNest int, each func(m Member)) (start, end int, ok bool) {
+	return top(b, maxNest, '{', each)
+}
+
+// Array checks that b is exactly one JSON array, as Object checks an
+// object, and calls each, when not nil, with where every element lies.
+func Array(b []byte, maxNest int, each func(start, end int)) (ok bool) {
+	var f func(Member)
+	if each != nil {
+		f = func(m Member) { each(m.ValueStart, m.ValueEnd) }
+	}
+	_, _, ok = top(b, maxNest, '[', f)
+	return ok
+}
+
+// top checks that b is exactly one object or array (as open says) and
+// hands each of its members or elements to each; an element has no key.
+func top(b []byte, maxNest int, open byte, each func(m Member)) (start, end int, ok bool) {
 	s := scanner{b: b, maxNest: maxNest}
 	s.space()
-	if s.i >= len(b) || b[s.i] != '{' {
+	if s.i >= len(b) || b[s.i] != open {
 		return 0, 0, false
+	}
+	closing := byte(']')
+	if open == '{' {
+		closing = '}'
 	}
 	start = s.i
 	s.i++
 	s.space()
-	if s.i < len(b) && b[s.i] == '}' {
+	if s.i < len(b) && b[s.i] == closing {
 		s.i++
 	} else {
 		for {
 			s.space()
-			keyStart := s.i
-			escaped, ok := s.str()
-			if !ok {
-				return 0, 0, false
+			var m Member
+			if open == '{' {
+				keyStart := s.i
+				escaped, ok := s.str()
+				if !ok {
+					return 0, 0, false
+				}
+				m.Key, m.Escaped = b[keyStart:s.i], escaped
+				s.space()
+				if s.i >= len(b) || b[s.i] != ':' {
+					return 0, 0, false
+				}
+				s.i++
+				s.space()
 			}
-			key := b[keyStart:s.i]
-			s.space()
-			if s.i >= len(b) || b[s.i] != ':' {
-				return 0, 0, false
-			}
-			s.i++
-			s.space()
-			valStart := s.i
+			m.ValueStart = s.i
 			if !s.value(1) {
 				return 0, 0, false
 			}
+			m.ValueEnd = s.i
 			if each != nil {
-				each(Member{Key: key, Escaped: escaped, ValueStart: valStart, ValueEnd: s.i})
+				each(m)
 			}
 			s.space()
 			if s.i >= len(b) {
@@ -65,7 +90,7 @@ func Object(b []byte, maxNest int, each func(m Member)) (start, end int, ok bool
 				s.i++
 				continue
 			}
-			if b[s.i] != '}' {
+			if b[s.i] != closing {
 				return 0, 0, false
 			}
 			s.i++

@@ -71,3 +71,46 @@ func FuzzObject(f *testing.F) {
 		}
 	})
 }
+
+func TestArray(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		elems []string
+		ok    bool
+	}{
+		{`[]`, nil, true},
+		{` [1, "a", {"b": [2]}, null] `, []string{`1`, `"a"`, `{"b": [2]}`, `null`}, true},
+		{`{"a": 1}`, nil, false},
+		{`[1`, nil, false},
+		{`[1] []`, nil, false},
+		{`[1,]`, nil, false},
+		{"[\"\xff\"]", nil, false},
+		{``, nil, false},
+	} {
+		in := []byte(tc.in)
+		var elems []string
+		ok := Array(in, 10, func(start, end int) { elems = append(elems, string(in[start:end])) })
+		if ok != tc.ok || (ok && strings.Join(elems, "|") != strings.Join(tc.elems, "|")) {
+			t.Errorf("Array(%q): %v %q, want %v %q", tc.in, ok, elems, tc.ok, tc.elems)
+		}
+	}
+	nested := []byte(`[` + strings.Repeat("[", 5) + strings.Repeat("]", 5) + `]`)
+	if !Array(nested, 5, nil) || Array(nested, 4, nil) {
+		t.Error("an array's elements do not nest as an object's members do")
+	}
+}
+
+func FuzzArray(f *testing.F) {
+	for _, s := range []string{`[]`, `[1,[2],{"b":"c"}]`, `[`, `{}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := 0
+		ok := Array([]byte(s), 10000, func(int, int) { n++ })
+		var v []json.RawMessage
+		want := utf8.ValidString(s) && json.Unmarshal([]byte(s), &v) == nil && v != nil
+		if ok != want || (ok && n != len(v)) {
+			t.Fatalf("Array(%q) = %v with %d elements, encoding/json says %v with %d", s, ok, n, want, len(v))
+		}
+	})
+}
